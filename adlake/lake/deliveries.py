@@ -1,0 +1,173 @@
+"""The delivery ledger: one manifest per file taken into raw, so each file is processed once.
+
+A manifest is written only after the raw copy is complete, so a crash replays a delivery and
+never skips one; the SHA-256 index makes a file that lands twice count once.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+
+from adlake.lake.landing import LandingFile
+from adlake.lake.storage import Lake
+from adlake.lake.zones import Zone, dataset_prefix, partition_dir
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The manifest of one delivered file: where it came from, where raw keeps it, what it held."""
+
+    delivery_id: str
+    source: str
+    dataset: str
+    dt: str
+    file_name: str
+    landing_path: str
+    raw_path: str
+    bytes: int
+    sha256: str
+    lines: int
+    ingested_at: str
+    status: str = "raw"
+    problem: str | None = None
+    duplicate_of: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def compressed(self) -> bool:
+        """Whether the delivered file is gzip-compressed."""
+        return self.file_name.endswith(".gz")
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    """What ingesting one landing file did: took it into raw, skipped it, or quarantined it."""
+
+    delivery: Delivery
+    action: str  # "ingested", "already_ingested", "duplicate", "quarantined"
+
+
+class DeliveryLedger:
+    """Manifests of one dataset's deliveries in the state zone, by date and by content hash."""
+
+    def __init__(self, lake: Lake, source: str, dataset: str) -> None:
+        self.lake = lake
+        self.source = source
+        self.dataset = dataset
+        self._state = dataset_prefix(Zone.STATE, source, dataset)
+
+    def _manifest_path(self, dt: str, delivery_id: str) -> str:
+        return f"{self._state}/deliveries/dt={dt}/{delivery_id}.json"
+
+    def _sha_path(self, sha256: str) -> str:
+        return f"{self._state}/by_sha256/{sha256}.json"
+
+    def get(self, dt: str, delivery_id: str) -> Delivery | None:
+        """The manifest of a delivery, if it was recorded."""
+        path = self._manifest_path(dt, delivery_id)
+        return Delivery(**self.lake.read_json(path)) if self.lake.exists(path) else None
+
+    def by_sha256(self, sha256: str) -> Delivery | None:
+        """An earlier delivery with exactly this content, if any."""
+        path = self._sha_path(sha256)
+        if not self.lake.exists(path):
+            return None
+        pointer = self.lake.read_json(path)
+        return self.get(pointer["dt"], pointer["delivery_id"])
+
+    def record(self, delivery: Delivery) -> None:
+        """Make a delivery durable: manifest first, then the content index."""
+        self.lake.write_json(self._manifest_path(delivery.dt, delivery.delivery_id), asdict(delivery))
+        if delivery.status == "raw":
+            self.lake.write_json(
+                self._sha_path(delivery.sha256),
+                {"dt": delivery.dt, "delivery_id": delivery.delivery_id},
+            )
+
+    def for_dates(self, dts: list[str]) -> list[Delivery]:
+        """Deliveries in raw for these delivery dates, oldest ingestion first."""
+        found = []
+        for dt in dts:
+            for stored in self.lake.list_files(f"{self._state}/deliveries/dt={dt}"):
+                if stored.path.endswith(".json"):
+                    found.append(Delivery(**json.loads(self.lake.read_bytes(stored.path))))
+        return sorted(found, key=lambda d: (d.ingested_at, d.delivery_id))
+
+    def ingest(self, file: LandingFile, fmt: str) -> IngestOutcome:
+        """Copy one landing file into raw exactly once, or quarantine it if it is unreadable."""
+        known = self.get(file.dt, file.delivery_id)
+        if known is not None:
+            return IngestOutcome(known, "already_ingested")
+        raw_path = (
+            f"{partition_dir(Zone.RAW, self.source, self.dataset, file.dt)}/"
+            f"{file.delivery_id}/{file.name}"
+        )
+        report = self.lake.copy_in(
+            self.lake.filesystem, self.lake.full(file.path), raw_path, gzip=file.name.endswith(".gz")
+        )
+        problem = report.problem or _emptiness(report.bytes, report.lines, fmt)
+        delivery = Delivery(
+            delivery_id=file.delivery_id,
+            source=self.source,
+            dataset=self.dataset,
+            dt=file.dt,
+            file_name=file.name,
+            landing_path=file.path,
+            raw_path=raw_path,
+            bytes=report.bytes,
+            sha256=report.sha256,
+            lines=report.lines,
+            ingested_at=datetime.now(tz=UTC).isoformat(timespec="microseconds"),
+        )
+        if problem:
+            return IngestOutcome(self._quarantine(delivery, problem), "quarantined")
+        earlier = self.by_sha256(report.sha256)
+        if earlier is not None:
+            self.lake.delete(raw_path)
+            duplicate = _replace(delivery, status="duplicate", raw_path="", duplicate_of=earlier.delivery_id)
+            self.record(duplicate)
+            return IngestOutcome(duplicate, "duplicate")
+        self.record(delivery)
+        return IngestOutcome(delivery, "ingested")
+
+    def _quarantine(self, delivery: Delivery, problem: str) -> Delivery:
+        target = (
+            f"{partition_dir(Zone.QUARANTINE, self.source, self.dataset, delivery.dt)}/files/"
+            f"{delivery.delivery_id}/{delivery.file_name}"
+        )
+        self.lake.move(delivery.raw_path, target)
+        reason = {
+            "file": delivery.landing_path,
+            "problem": problem,
+            "fix": "ask the partner to deliver the file again; the broken copy is kept here",
+            "sha256": delivery.sha256,
+            "bytes": delivery.bytes,
+        }
+        self.lake.write_json(str(PurePosixPath(target).parent / "reason.json"), reason)
+        quarantined = _replace(delivery, status="quarantined", raw_path=target, problem=problem)
+        self.record(quarantined)
+        self.lake.delete(delivery.landing_path)
+        return quarantined
+
+    def archive(self, delivery: Delivery) -> bool:
+        """Move a processed delivery's landing file to the archive zone; False if already gone."""
+        if not delivery.landing_path or not self.lake.exists(delivery.landing_path):
+            return False
+        relative = delivery.landing_path.split("/", 1)[1]
+        self.lake.move(delivery.landing_path, f"{Zone.ARCHIVE.value}/{relative}")
+        return True
+
+
+def _emptiness(size: int, lines: int, fmt: str) -> str | None:
+    if size == 0:
+        return "the file is empty (0 bytes)"
+    if fmt != "parquet" and lines == 0:
+        return "the file has no complete line of text"
+    return None
+
+
+def _replace(delivery: Delivery, **changes: object) -> Delivery:
+    return Delivery(**{**asdict(delivery), **changes})

@@ -1,0 +1,202 @@
+"""Atomic, streaming file operations on the lake through a pyarrow filesystem.
+
+Every write lands complete or not at all (temp name + rename on a local disk), so a crash never
+leaves half a file where a reader or a re-run could take it for the real thing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import uuid
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pyarrow import fs as pafs
+
+from adlake.lake.zones import Zone
+
+CHUNK_BYTES = 4 * 1024 * 1024
+
+
+class LakeError(RuntimeError):
+    """A lake operation failed; the message names the path."""
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A file in the lake: its lake-relative path, size and modification time."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True)
+class CopyReport:
+    """What streaming a file into the lake saw: bytes, SHA-256, lines, and a problem if any."""
+
+    bytes: int
+    sha256: str
+    lines: int
+    problem: str | None = None
+
+
+class Lake:
+    """A lake rooted in one folder of a pyarrow filesystem; paths are lake-relative strings."""
+
+    def __init__(self, root: str | Path, filesystem: pafs.FileSystem | None = None) -> None:
+        self.filesystem = filesystem or pafs.LocalFileSystem()
+        self.root = str(Path(root).resolve()) if filesystem is None else str(root).rstrip("/")
+
+    def full(self, path: str) -> str:
+        """The filesystem path of a lake-relative path."""
+        return f"{self.root}/{path}".rstrip("/")
+
+    def local_path(self, path: str) -> str:
+        """The local path an in-process engine (DuckDB) reads and writes for ``path``."""
+        return self.full(path)
+
+    def exists(self, path: str) -> bool:
+        """Whether a file or folder exists at ``path``."""
+        return self.filesystem.get_file_info(self.full(path)).type != pafs.FileType.NotFound
+
+    def list_files(self, prefix: str, recursive: bool = True) -> list[StoredFile]:
+        """Files below ``prefix`` (lake-relative), sorted by path; none if it does not exist."""
+        selector = pafs.FileSelector(self.full(prefix), allow_not_found=True, recursive=recursive)
+        base = len(self.root) + 1
+        found = [
+            StoredFile(info.path[base:], info.size or 0, info.mtime_ns or 0)
+            for info in self.filesystem.get_file_info(selector)
+            if info.type == pafs.FileType.File
+        ]
+        return sorted(found, key=lambda f: f.path)
+
+    def list_dirs(self, prefix: str) -> list[str]:
+        """Names of the folders directly below ``prefix``."""
+        selector = pafs.FileSelector(self.full(prefix), allow_not_found=True, recursive=False)
+        return sorted(
+            Path(info.path).name
+            for info in self.filesystem.get_file_info(selector)
+            if info.type == pafs.FileType.Directory
+        )
+
+    def read_bytes(self, path: str) -> bytes:
+        """The whole content of a small file (manifests, state)."""
+        with self.filesystem.open_input_stream(self.full(path)) as stream:
+            return stream.read()
+
+    def read_json(self, path: str) -> Any:
+        """A JSON document stored at ``path``."""
+        return json.loads(self.read_bytes(path))
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Write ``data`` to ``path`` atomically."""
+        with self.open_atomic(path) as out:
+            out.write(data)
+
+    def write_json(self, path: str, document: Any) -> None:
+        """Write a JSON document atomically, keys sorted so equal content gives equal bytes."""
+        self.write_bytes(path, json.dumps(document, indent=2, sort_keys=True).encode() + b"\n")
+
+    @contextlib.contextmanager
+    def open_atomic(self, path: str) -> Iterator[Any]:
+        """A writable stream whose content appears at ``path`` only if the block succeeds."""
+        final = self.full(path)
+        tmp = f"{final}.tmp-{uuid.uuid4().hex[:12]}"
+        self.filesystem.create_dir(str(Path(final).parent), recursive=True)
+        try:
+            with self.filesystem.open_output_stream(tmp) as out:
+                yield out
+            self.filesystem.move(tmp, final)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                self.filesystem.delete_file(tmp)
+            raise
+
+    def copy_in(
+        self,
+        source_fs: pafs.FileSystem,
+        source_path: str,
+        path: str,
+        gzip: bool = False,
+    ) -> CopyReport:
+        """Stream a file into the lake atomically, hashing it and counting its text lines.
+
+        With ``gzip`` the stream is also decompressed on the fly, so a truncated or corrupt
+        archive is found here, before anything downstream reads it; such a file is still
+        copied (raw keeps what was delivered) and the report names the problem.
+        """
+        digest = hashlib.sha256()
+        size = lines = 0
+        inflater = zlib.decompressobj(wbits=47) if gzip else None
+        problem = None
+        last = b""
+        with source_fs.open_input_stream(source_path) as src, self.open_atomic(path) as out:
+            while chunk := src.read(CHUNK_BYTES):
+                out.write(chunk)
+                digest.update(chunk)
+                size += len(chunk)
+                if inflater is None:
+                    lines += chunk.count(b"\n")
+                    last = chunk[-1:]
+                elif problem is None:
+                    try:
+                        text = inflater.decompress(chunk)
+                        while inflater.unused_data:  # concatenated gzip members
+                            rest = inflater.unused_data
+                            inflater = zlib.decompressobj(wbits=47)
+                            text += inflater.decompress(rest)
+                    except zlib.error as exc:
+                        problem = f"corrupt gzip data after {size:,} compressed bytes ({exc})"
+                        continue
+                    lines += text.count(b"\n")
+                    last = text[-1:] or last
+        if inflater is not None and problem is None and not inflater.eof:
+            problem = f"truncated gzip: the archive ends early after {size:,} bytes"
+        if last and last != b"\n":
+            lines += 1
+        return CopyReport(bytes=size, sha256=digest.hexdigest(), lines=lines, problem=problem)
+
+    def move(self, src: str, dst: str) -> None:
+        """Move a file within the lake (rename on a local disk)."""
+        self.filesystem.create_dir(str(Path(self.full(dst)).parent), recursive=True)
+        self.filesystem.move(self.full(src), self.full(dst))
+
+    def delete(self, path: str) -> None:
+        """Delete a file if it exists."""
+        with contextlib.suppress(FileNotFoundError):
+            self.filesystem.delete_file(self.full(path))
+
+    @contextlib.contextmanager
+    def scratch(self) -> Iterator[str]:
+        """A private temporary folder in the lake (lake-relative), removed afterwards."""
+        path = f"{Zone.TMP.value}/{uuid.uuid4().hex}"
+        self.filesystem.create_dir(self.full(path), recursive=True)
+        try:
+            yield path
+        finally:
+            with contextlib.suppress(OSError):
+                self.filesystem.delete_dir(self.full(path))
+
+    def publish(self, staged: str, path: str) -> None:
+        """Replace ``path`` with the staged file in one rename: readers see old or new, never half."""
+        self.filesystem.create_dir(str(Path(self.full(path)).parent), recursive=True)
+        self.filesystem.move(self.full(staged), self.full(path))
+
+
+def local_lake(root: str | Path) -> Lake:
+    """A lake in a local folder, created if missing."""
+    os.makedirs(root, exist_ok=True)
+    return Lake(root)
+
+
+def remove_tree(path: str | Path) -> None:
+    """Delete a local folder and everything below it, if present."""
+    shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,1 @@
+"""Dataset spec -> engine work: PII normalization/hashing and the clean transform (no Dagster)."""

@@ -1,0 +1,167 @@
+"""PII normalization and hashing, written once for every engine and every connector.
+
+Ad platforms and clean rooms match on SHA-256 of a *normalized* identifier (trimmed, lower-case
+e-mail; E.164 phone; letters-only lower-case names; 5-digit US zip; lower-case MAID), so the
+normalization rules decide whether a hash matches at all. Each rule exists here twice: as a SQL
+expression for the bulk engine and as a Python function that the tests hold the SQL to and that
+masks quarantined values.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+
+import phonenumbers
+
+from adlake.config import PiiConfig
+
+HMAC_BLOCK = 64
+
+_EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+_MAID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
+def _phone_rules(region: str) -> tuple[str, str, tuple[int, ...]]:
+    """Country calling code, national trunk prefix and national lengths of a region."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    lengths = tuple(sorted(set(metadata.general_desc.possible_length)))
+    return str(metadata.country_code), metadata.national_prefix or "", lengths
+
+
+def normalize_sql(expr: str, config: PiiConfig) -> str:
+    """A DuckDB SQL expression that normalizes ``expr`` by identifier type (NULL if unusable)."""
+    value = f"nullif(trim({expr}), '')"
+    identifier = config.identifier
+    if identifier == "email":
+        return f"(CASE WHEN regexp_matches(lower({value}), '{_EMAIL}') THEN lower({value}) END)"
+    if identifier in ("first_name", "last_name"):
+        return rf"nullif(regexp_replace(lower({value}), '[^\pL]', '', 'g'), '')"
+    if identifier == "zip":
+        compact = rf"regexp_replace(lower({value}), '[\s-]', '', 'g')"
+        return (
+            f"(CASE WHEN regexp_matches({compact}, '^[0-9]{{5}}([0-9]{{4}})?$') "
+            f"THEN left({compact}, 5) ELSE nullif({compact}, '') END)"
+        )
+    if identifier == "maid":
+        return f"(CASE WHEN regexp_matches(lower({value}), '{_MAID}') THEN lower({value}) END)"
+    if identifier == "phone":
+        return _phone_sql(value, config.region)
+    return value
+
+
+def _phone_sql(value: str, region: str) -> str:
+    code, trunk, lengths = _phone_rules(region)
+    digits = f"regexp_replace({value}, '[^0-9]', '', 'g')"
+    national = digits
+    if trunk:
+        national = (
+            f"(CASE WHEN starts_with({digits}, '{trunk}') AND length({digits}) - {len(trunk)} "
+            f"IN {_sql_tuple(lengths)} THEN substr({digits}, {len(trunk) + 1}) ELSE {digits} END)"
+        )
+    e164 = (
+        f"(CASE WHEN starts_with(ltrim({value}), '+') THEN '+' || {digits} "
+        f"WHEN starts_with({digits}, '00') THEN '+' || substr({digits}, 3) "
+        f"WHEN length({national}) IN {_sql_tuple(lengths)} THEN '+{code}' || {national} "
+        f"WHEN starts_with({digits}, '{code}') AND length({digits}) - {len(code)} "
+        f"IN {_sql_tuple(lengths)} THEN '+' || {digits} END)"
+    )
+    return f"(CASE WHEN regexp_matches({e164}, '^\\+[1-9][0-9]{{7,14}}$') THEN {e164} END)"
+
+
+def _sql_tuple(values: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(v) for v in values) + ")"
+
+
+def hash_sql(expr: str, config: PiiConfig) -> str | None:
+    """SQL for the clean value of a PII column: hex digest, or None when the column is dropped.
+
+    HMAC keys are never written into SQL text: they are read from the ``adlake_hmac_keys``
+    temporary table that the engine fills with bound parameters.
+    """
+    if config.policy == "drop":
+        return None
+    normalized = normalize_sql(expr, config)
+    if config.policy == "sha256":
+        return f"sha256({normalized})"
+    key = f"(SELECT {{pad}} FROM adlake_hmac_keys WHERE name = '{config.secret}')"
+    inner = f"sha256({key.format(pad='ipad')} || encode({normalized}))"
+    return f"sha256({key.format(pad='opad')} || unhex({inner}))"
+
+
+def hmac_pads(key: bytes) -> tuple[bytes, bytes]:
+    """The inner and outer HMAC-SHA256 pads of a key (RFC 2104), for the engine's key table."""
+    if len(key) > HMAC_BLOCK:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(HMAC_BLOCK, b"\0")
+    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
+
+
+def normalize(value: str | None, config: PiiConfig) -> str | None:
+    """The Python twin of :func:`normalize_sql`, used by tests and to mask quarantined values."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    identifier = config.identifier
+    if identifier == "email":
+        text = text.lower()
+        return text if re.match(_EMAIL, text) else None
+    if identifier in ("first_name", "last_name"):
+        return "".join(ch for ch in text.lower() if ch.isalpha()) or None
+    if identifier == "zip":
+        compact = re.sub(r"[\s-]", "", text.lower())
+        return compact[:5] if re.fullmatch(r"[0-9]{5}([0-9]{4})?", compact) else compact or None
+    if identifier == "maid":
+        text = text.lower()
+        return text if re.match(_MAID, text) else None
+    if identifier == "phone":
+        return _phone_python(text, config.region)
+    return text
+
+
+def _phone_python(text: str, region: str) -> str | None:
+    code, trunk, lengths = _phone_rules(region)
+    digits = re.sub(r"[^0-9]", "", text)
+    national = digits
+    if trunk and digits.startswith(trunk) and len(digits) - len(trunk) in lengths:
+        national = digits[len(trunk) :]
+    if text.startswith("+"):
+        e164 = "+" + digits
+    elif digits.startswith("00"):
+        e164 = "+" + digits[2:]
+    elif len(national) in lengths:
+        e164 = f"+{code}{national}"
+    elif digits.startswith(code) and len(digits) - len(code) in lengths:
+        e164 = "+" + digits
+    else:
+        return None
+    return e164 if re.fullmatch(r"\+[1-9][0-9]{7,14}", e164) else None
+
+
+def protect(value: str | None, config: PiiConfig, hmac_key: bytes | None = None) -> str | None:
+    """The Python twin of :func:`hash_sql`: what the clean zone holds for a clear value."""
+    if config.policy == "drop":
+        return None
+    normalized = normalize(value, config)
+    if normalized is None:
+        return None
+    if config.policy == "sha256":
+        return hashlib.sha256(normalized.encode()).hexdigest()
+    if hmac_key is None:
+        raise ValueError(f"the HMAC key '{config.secret}' is needed to protect this value")
+    return hmac.new(hmac_key, normalized.encode(), hashlib.sha256).hexdigest()
+
+
+_EMAIL_ANYWHERE = re.compile(r"[^@\s,;\"']+@[^@\s,;\"']+\.[A-Za-z]{2,}")
+_DIGIT_RUN = re.compile(r"\+?\d[\d\s().-]{6,}\d")
+
+
+def mask_text(text: str) -> str:
+    """Mask anything in free text that looks like an e-mail or phone number.
+
+    Used on lines that could not be parsed into columns, where the PII columns cannot be told
+    apart from the rest: quarantine keeps the shape of the line, never the identifier.
+    """
+    text = _EMAIL_ANYWHERE.sub("<email>", text)
+    return _DIGIT_RUN.sub("<digits>", text)
