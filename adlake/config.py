@@ -127,7 +127,11 @@ class PartitionConfig(_Model):
         "delivery's date.",
     )
     lateness_days: int = Field(
-        0, ge=0, le=31, description="A delivery may carry rows this many days older than itself."
+        0,
+        ge=0,
+        le=31,
+        description="A delivery may carry rows this many days older than its date (and, for "
+        "time zones, up to one day newer).",
     )
 
 

@@ -89,7 +89,7 @@ class Lake:
 
     def read_bytes(self, path: str) -> bytes:
         """The whole content of a small file (manifests, state)."""
-        with self.filesystem.open_input_stream(self.full(path)) as stream:
+        with self.filesystem.open_input_stream(self.full(path), compression=None) as stream:
             return stream.read()
 
     def read_json(self, path: str) -> Any:
@@ -112,7 +112,7 @@ class Lake:
         tmp = f"{final}.tmp-{uuid.uuid4().hex[:12]}"
         self.filesystem.create_dir(str(Path(final).parent), recursive=True)
         try:
-            with self.filesystem.open_output_stream(tmp) as out:
+            with self.filesystem.open_output_stream(tmp, compression=None) as out:
                 yield out
             self.filesystem.move(tmp, final)
         except BaseException:
@@ -138,7 +138,7 @@ class Lake:
         inflater = zlib.decompressobj(wbits=47) if gzip else None
         problem = None
         last = b""
-        with source_fs.open_input_stream(source_path) as src, self.open_atomic(path) as out:
+        with source_fs.open_input_stream(source_path, compression=None) as src, self.open_atomic(path) as out:
             while chunk := src.read(CHUNK_BYTES):
                 out.write(chunk)
                 digest.update(chunk)

@@ -222,8 +222,9 @@ def _row_date(spec: DatasetConfig, typed: Mapping[str, str], delivery_dt: str) -
     if column is None:
         return f"DATE {sql_string(delivery_dt)}", []
     value = f"CAST({typed[column]} AS DATE)"
-    newest = date.fromisoformat(delivery_dt)
-    oldest = newest - timedelta(days=spec.partition.lateness_days)
+    # one day past the delivery date: a partner's local day straddles two UTC days
+    newest = date.fromisoformat(delivery_dt) + timedelta(days=1)
+    oldest = newest - timedelta(days=spec.partition.lateness_days + 1)
     return value, [
         f"CASE WHEN {typed[column]} IS NULL THEN 'column {column}: no date to partition by' END",
         f"CASE WHEN {value} NOT BETWEEN DATE '{oldest}' AND DATE '{newest}' THEN 'column {column}: "

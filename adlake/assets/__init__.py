@@ -1,0 +1,1 @@
+"""Asset factories: one per layer, each turning validated configuration into Definitions."""

@@ -1,0 +1,171 @@
+"""Clean assets: typed, deduplicated, PII-hashed Parquet per daily partition."""
+
+
+from datetime import date, timedelta
+
+import dagster as dg
+
+from adlake.assets.keys import dataset_key
+from adlake.assets.partitions import after_upstream_updates, daily_partitions
+from adlake.config import AdlakeConfig, DatasetConfig
+from adlake.lake.deliveries import DeliveryLedger
+from adlake.resources.engine import DuckDBEngineResource
+from adlake.resources.lake import LocalLakeResource
+from adlake.resources.secrets import LocalSecretsResource
+from adlake.transform.clean import CleanInput, CleanOutcome, DatasetRef
+from adlake.transform.pii_scan import clear_pii_counts
+from adlake.transform.preview import markdown_preview
+
+ROWS_BALANCE = "rows_balance"
+NO_CLEAR_PII = "no_clear_pii"
+
+
+def build_clean_defs(config: AdlakeConfig) -> dg.Definitions:
+    """One clean asset per declared dataset."""
+    return dg.Definitions(
+        assets=[build_clean_asset(s, d, spec) for s, d, spec in config.datasets()]
+    )
+
+
+def delivery_dates(partition_keys: list[str], lateness_days: int) -> list[str]:
+    """Delivery dates whose files can hold rows of these partitions.
+
+    A delivery holds rows from ``lateness_days`` before its date to one day after it (a
+    partner's local day straddles two UTC days), so partition D reads deliveries D-1..D+late.
+    """
+    first = date.fromisoformat(min(partition_keys)) - timedelta(days=1)
+    last = date.fromisoformat(max(partition_keys)) + timedelta(days=lateness_days)
+    return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+
+
+def build_clean_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.AssetsDefinition:
+    """The clean asset of one dataset, partitioned by the rows' own UTC date."""
+    key = dataset_key("clean", source, dataset)
+    raw = dataset_key("raw", source, dataset)
+    hmac_secrets = sorted(
+        {c.pii.secret for c in spec.columns.values() if c.pii and c.pii.secret}
+    )
+
+    @dg.asset(
+        key=key,
+        group_name=source,
+        kinds={"duckdb", "parquet"},
+        partitions_def=daily_partitions(spec),
+        deps=[
+            dg.AssetDep(
+                raw,
+                partition_mapping=dg.TimeWindowPartitionMapping(
+                    start_offset=-1, end_offset=spec.partition.lateness_days
+                ),
+            )
+        ],
+        backfill_policy=dg.BackfillPolicy.single_run(),
+        automation_condition=after_upstream_updates(),
+        description=f"Typed, deduplicated, PII-hashed {source}/{dataset}. " + spec.description,
+        check_specs=[
+            dg.AssetCheckSpec(
+                ROWS_BALANCE,
+                asset=key,
+                description="Rows read = clean rows + duplicates + quarantined rows.",
+            ),
+            dg.AssetCheckSpec(
+                NO_CLEAR_PII,
+                asset=key,
+                blocking=True,
+                description="No string column holds a clear e-mail or phone number.",
+            ),
+        ],
+    )
+    def _clean(
+        context: dg.AssetExecutionContext,
+        lake: LocalLakeResource,
+        engine: DuckDBEngineResource,
+        secrets: LocalSecretsResource,
+    ) -> dg.MaterializeResult:
+        store = lake.lake()
+        targets = list(context.partition_keys)
+        ledger = DeliveryLedger(store, source, dataset)
+        deliveries = [
+            d
+            for d in ledger.for_dates(delivery_dates(targets, spec.partition.lateness_days))
+            if d.status == "raw"
+        ]
+        inputs = [
+            CleanInput(d.delivery_id, store.local_path(d.raw_path), d.dt, d.landing_path, d.lines)
+            for d in deliveries
+        ]
+        keys = {name: secrets.get_bytes(name) for name in hmac_secrets}
+        context.log.info(
+            f"cleaning {len(targets)} partition(s) {targets[0]}..{targets[-1]} from "
+            f"{len(inputs)} deliver(ies)"
+        )
+        outcome = engine.clean(store, DatasetRef(source, dataset, spec), inputs, targets, keys)
+        for problem in outcome.file_problems:
+            context.log.error(problem)
+        for warning in outcome.warnings:
+            context.log.warning(warning)
+        strings = [n for n, t in outcome.schema if t == "VARCHAR"]
+        files = [store.local_path(p.clean_path) for p in outcome.partitions]
+        leaks = clear_pii_counts(files, strings)
+        return dg.MaterializeResult(
+            metadata=_metadata(outcome, files, markdown_preview(files)),
+            check_results=_checks(outcome, leaks),
+        )
+
+    return _clean
+
+
+def _checks(outcome: CleanOutcome, leaks: dict[str, int]) -> list[dg.AssetCheckResult]:
+    unbalanced = [
+        p for p in outcome.partitions if p.rows_in != p.rows_out + p.duplicates + p.quarantined
+    ]
+    return [
+        dg.AssetCheckResult(
+            check_name=ROWS_BALANCE,
+            passed=not unbalanced,
+            metadata={
+                "rows_in": outcome.total("rows_in"),
+                "rows_out": outcome.total("rows_out"),
+                "duplicates": outcome.total("duplicates"),
+                "quarantined": outcome.total("quarantined"),
+                "unbalanced_partitions": ", ".join(p.dt for p in unbalanced) or "none",
+            },
+        ),
+        dg.AssetCheckResult(
+            check_name=NO_CLEAR_PII,
+            passed=not leaks,
+            metadata={
+                "columns_with_clear_pii": ", ".join(f"{c} ({n})" for c, n in leaks.items())
+                or "none"
+            },
+        ),
+    ]
+
+
+def _metadata(outcome: CleanOutcome, files: list[str], preview: str) -> dict[str, object]:
+    parts = outcome.partitions
+    shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
+    return {
+        "rows_in": outcome.total("rows_in"),
+        "rows_out": outcome.total("rows_out"),
+        "duplicates": outcome.total("duplicates"),
+        "quarantined": outcome.total("quarantined"),
+        "bytes": sum(p.clean_bytes for p in parts),
+        "partitions": len(parts),
+        "partition_path": dg.MetadataValue.path(files[0]) if len(files) == 1 else shown,
+        "dagster/column_schema": dg.TableSchema(
+            columns=[dg.TableColumn(name, kind) for name, kind in outcome.schema]
+        ),
+        "dagster/row_count": outcome.total("rows_out"),
+        "per_partition": dg.MetadataValue.md(
+            "| dt | in | out | duplicates | quarantined |\n|---|---|---|---|---|\n"
+            + "\n".join(
+                f"| {p.dt} | {p.rows_in:,} | {p.rows_out:,} | {p.duplicates:,} | {p.quarantined:,} |"
+                for p in parts[:60]
+            )
+        ),
+        "problems": dg.MetadataValue.md(
+            "\n".join(f"- {m}" for m in outcome.file_problems + outcome.warnings) or "none"
+        ),
+        "preview": dg.MetadataValue.md(preview or "no rows"),
+    }

@@ -1,0 +1,119 @@
+"""Raw assets: each delivered file copied once, immutably, into raw with a manifest."""
+
+
+import dagster as dg
+from pydantic import Field
+
+from adlake.assets.keys import dataset_key
+from adlake.assets.partitions import daily_partitions
+from adlake.config import AdlakeConfig, DatasetConfig
+from adlake.lake.deliveries import DeliveryLedger
+from adlake.lake.landing import landing_prefix, scan_landing
+from adlake.resources.lake import LocalLakeResource
+
+NO_QUARANTINED_FILES = "no_quarantined_files"
+
+
+class RawIngestConfig(dg.Config):
+    """Which landing files a raw run takes; empty takes every waiting file of the partition."""
+
+    files: list[str] = Field(
+        default_factory=list, description="Lake-relative landing paths (set by the sensor)."
+    )
+
+
+def build_raw_defs(config: AdlakeConfig) -> dg.Definitions:
+    """One raw asset per declared dataset."""
+    return dg.Definitions(
+        assets=[build_raw_asset(s, d, spec) for s, d, spec in config.datasets()]
+    )
+
+
+def build_raw_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.AssetsDefinition:
+    """The raw asset of one dataset, partitioned by delivery date."""
+    key = dataset_key("raw", source, dataset)
+
+    @dg.asset(
+        key=key,
+        group_name=source,
+        kinds={"file", spec.format},
+        partitions_def=daily_partitions(spec),
+        description=f"Files delivered for {source}/{dataset}, copied as delivered, once each. "
+        + spec.description,
+        check_specs=[
+            dg.AssetCheckSpec(
+                NO_QUARANTINED_FILES,
+                asset=key,
+                description="No delivered file was unreadable (empty, truncated, corrupt).",
+            )
+        ],
+        metadata={"landing": landing_prefix(source, dataset)},
+    )
+    def _raw(
+        context: dg.AssetExecutionContext, config: RawIngestConfig, lake: LocalLakeResource
+    ) -> dg.MaterializeResult:
+        store = lake.lake()
+        ledger = DeliveryLedger(store, source, dataset)
+        waiting, _ = scan_landing(store, source, dataset, spec.landing)
+        wanted = set(config.files)
+        files = [
+            f
+            for f in waiting
+            if f.dt == context.partition_key and (not wanted or f.path in wanted)
+        ]
+        missing = wanted - {f.path for f in files}
+        if missing:
+            context.log.warning(
+                f"{len(missing)} requested file(s) are no longer in landing (already archived "
+                f"or moved): {', '.join(sorted(missing))}"
+            )
+        outcomes = [ledger.ingest(f, spec.format) for f in files]
+        counts = {action: 0 for action in ("ingested", "already_ingested", "duplicate", "quarantined")}
+        for outcome in outcomes:
+            counts[outcome.action] += 1
+            delivery = outcome.delivery
+            if outcome.action == "quarantined":
+                context.log.error(
+                    f"{delivery.landing_path}: {delivery.problem}; moved to {delivery.raw_path}"
+                )
+            elif outcome.action == "duplicate":
+                context.log.info(
+                    f"{delivery.landing_path} has the same content as delivery "
+                    f"{delivery.duplicate_of}; not ingested again"
+                )
+        table = "\n".join(
+            f"| {o.delivery.file_name} | {o.action} | {o.delivery.bytes:,} | {o.delivery.lines:,} "
+            f"| {o.delivery.sha256[:12]} |"
+            for o in outcomes
+        )
+        quarantined = [o.delivery for o in outcomes if o.action == "quarantined"]
+        return dg.MaterializeResult(
+            metadata={
+                "files_ingested": counts["ingested"],
+                "files_duplicate": counts["duplicate"],
+                "files_already_ingested": counts["already_ingested"],
+                "files_quarantined": counts["quarantined"],
+                "bytes": sum(o.delivery.bytes for o in outcomes if o.action == "ingested"),
+                "lines": sum(o.delivery.lines for o in outcomes if o.action == "ingested"),
+                "deliveries": dg.MetadataValue.md(
+                    "| file | action | bytes | lines | sha256 |\n|---|---|---|---|---|\n" + table
+                    if outcomes
+                    else "No new files in landing for this day."
+                ),
+            },
+            check_results=[
+                dg.AssetCheckResult(
+                    check_name=NO_QUARANTINED_FILES,
+                    passed=not quarantined,
+                    severity=dg.AssetCheckSeverity.WARN,
+                    metadata={
+                        "quarantined": dg.MetadataValue.md(
+                            "\n".join(f"- {d.landing_path}: {d.problem}" for d in quarantined)
+                            or "none"
+                        )
+                    },
+                )
+            ],
+        )
+
+    return _raw

@@ -1,0 +1,1 @@
+"""Registering clean tables where people query them: DuckDB locally (no Dagster here)."""

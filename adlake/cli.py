@@ -1,0 +1,55 @@
+"""``adlake`` command line: set up the local profile and write sample data."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import secrets
+import sys
+from pathlib import Path
+
+from adlake.config import ConfigError, load_config
+from adlake.lake.landing import today_utc
+from adlake.sample_data import write_sample_landing
+
+
+def init_local(days: int) -> str:
+    """Create the local folders, a random HMAC key file if missing, and sample deliveries."""
+    config = load_config()
+    lake_root = config.resolve(config.lake.root)
+    lake_root.mkdir(parents=True, exist_ok=True)
+    notes = []
+    if config.secrets.file:
+        secrets_file = config.resolve(config.secrets.file)
+        needed = sorted({
+            c.pii.secret for _, _, spec in config.datasets() for c in spec.columns.values()
+            if c.pii and c.pii.secret
+        })
+        current = json.loads(secrets_file.read_text()) if secrets_file.is_file() else {}
+        added = [name for name in needed if name not in current]
+        for name in added:
+            current[name] = secrets.token_hex(32)
+        if added:
+            secrets_file.parent.mkdir(parents=True, exist_ok=True)
+            secrets_file.write_text(json.dumps(current, indent=2) + "\n")
+            secrets_file.chmod(0o600)
+            notes.append(f"generated HMAC key(s) {', '.join(added)} in {secrets_file}")
+    files = write_sample_landing(lake_root, today_utc(), days=days) if days else []
+    notes.append(f"wrote {len(files)} sample file(s) under {lake_root / 'landing'}")
+    return "; ".join(notes)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``adlake`` command."""
+    parser = argparse.ArgumentParser(prog="adlake", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    init = commands.add_parser("init", help="prepare the local profile and write sample data")
+    init.add_argument("--days", type=int, default=3, help="days of sample deliveries (0: none)")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "init":
+            sys.stdout.write(init_local(args.days) + "\n")
+    except ConfigError as exc:
+        sys.stderr.write(f"adlake: {exc}\n")
+        return 2
+    return 0

@@ -1,0 +1,27 @@
+"""The one entry point: adlake.yaml -> validated config -> resources + one factory per layer."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+from adlake.assets.catalog import build_catalog_defs
+from adlake.assets.clean import build_clean_defs
+from adlake.assets.raw import build_raw_defs
+from adlake.config import load_config
+from adlake.resources import build_resources
+from adlake.sensors.automation import build_automation_sensors
+from adlake.sensors.landing import build_landing_sensors
+
+
+@dg.definitions
+def defs() -> dg.Definitions:
+    """Build every asset, check, sensor and resource of the configured project."""
+    config = load_config()
+    return dg.Definitions.merge(
+        build_raw_defs(config),
+        build_clean_defs(config),
+        build_catalog_defs(config),
+        build_landing_sensors(config),
+        build_automation_sensors(),
+        dg.Definitions(resources=build_resources(config)),
+    )

@@ -1,0 +1,18 @@
+"""The catalog resource of the local profile: a DuckDB file."""
+
+from __future__ import annotations
+
+import dagster as dg
+from pydantic import Field
+
+from adlake.catalog.duckdb_catalog import DuckDBCatalog
+
+
+class DuckDBCatalogResource(dg.ConfigurableResource):
+    """Registers clean datasets as views in a DuckDB file, one schema per source."""
+
+    path: str = Field(description="Absolute path of the catalog DuckDB file.")
+
+    def catalog(self) -> DuckDBCatalog:
+        """The catalog client."""
+        return DuckDBCatalog(self.path)

@@ -1,0 +1,1 @@
+"""Sensors: landing-zone watchers that turn delivered files into raw runs."""

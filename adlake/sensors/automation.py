@@ -1,0 +1,23 @@
+"""One declarative-automation sensor per layer, running by default."""
+
+from __future__ import annotations
+
+import dagster as dg
+
+AUTOMATED_LAYERS = ("clean", "catalog")
+
+
+def build_automation_sensors(interval_seconds: int = 30) -> dg.Definitions:
+    """Automation sensors that move new raw data through clean and catalog without a click."""
+    return dg.Definitions(
+        sensors=[
+            dg.AutomationConditionSensorDefinition(
+                f"{layer}_automation_sensor",
+                target=dg.AssetSelection.key_prefixes([layer]),
+                default_status=dg.DefaultSensorStatus.RUNNING,
+                minimum_interval_seconds=interval_seconds,
+                description=f"Materializes {layer} partitions whose upstream data changed.",
+            )
+            for layer in AUTOMATED_LAYERS
+        ]
+    )
