@@ -1,0 +1,45 @@
+"""Shared fixtures: no test can reach AWS, and every test gets its own project folder."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from adlake.config import AdlakeConfig, load_config
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_CONFIG = REPO / "adlake.yaml"
+AWS_VARIABLES = (
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_DEFAULT_PROFILE",
+    "AWS_ROLE_ARN",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Remove real AWS credentials so that no test can ever reach AWS."""
+    for name in AWS_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AdlakeConfig:
+    """The sample adlake.yaml copied into a fresh folder, with ADLAKE_CONFIG pointing at it.
+
+    Relative paths in it (lake, catalog, secrets) resolve inside that folder; an HMAC key for
+    the sample CRM source is set through the environment.
+    """
+    config_file = tmp_path / "adlake.yaml"
+    shutil.copy(SAMPLE_CONFIG, config_file)
+    monkeypatch.setenv("ADLAKE_CONFIG", str(config_file))
+    monkeypatch.setenv("ADLAKE_SECRET_CRM_HMAC_KEY", "test-hmac-key-not-a-secret")
+    return load_config(config_file)
