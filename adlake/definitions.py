@@ -6,6 +6,7 @@ import dagster as dg
 
 from adlake.assets.catalog import build_catalog_defs
 from adlake.assets.clean import build_clean_defs
+from adlake.assets.policies import apply_freshness
 from adlake.assets.raw import build_raw_defs
 from adlake.config import load_config
 from adlake.resources import build_resources
@@ -17,11 +18,13 @@ from adlake.sensors.landing import build_landing_sensors
 def defs() -> dg.Definitions:
     """Build every asset, check, sensor and resource of the configured project."""
     config = load_config()
-    return dg.Definitions.merge(
+    merged = dg.Definitions.merge(
         build_raw_defs(config),
         build_clean_defs(config),
         build_catalog_defs(config),
         build_landing_sensors(config),
         build_automation_sensors(),
-        dg.Definitions(resources=build_resources(config)),
+        # one step per run is the norm here: run it in the run's process, not a subprocess
+        dg.Definitions(resources=build_resources(config), executor=dg.in_process_executor),
     )
+    return apply_freshness(merged, config)
