@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import date
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import phonenumbers
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from adlake.config_errors import did_you_mean, format_validation_error, problem
 
 DEFAULT_CONFIG_FILE = "adlake.yaml"
 CONFIG_ENV_VAR = "ADLAKE_CONFIG"
@@ -24,7 +27,15 @@ NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
 ColumnType = Literal[
-    "string", "integer", "bigint", "double", "decimal", "boolean", "date", "timestamp", "timestamp_tz"
+    "string",
+    "integer",
+    "bigint",
+    "double",
+    "decimal",
+    "boolean",
+    "date",
+    "timestamp",
+    "timestamp_tz",
 ]
 Identifier = Literal["email", "phone", "first_name", "last_name", "zip", "maid", "other"]
 
@@ -58,15 +69,29 @@ class PiiConfig(_Model):
     @classmethod
     def _known_region(cls, value: str) -> str:
         if value not in phonenumbers.SUPPORTED_REGIONS:
-            raise ValueError(f"region '{value}' is not an ISO 3166 region code such as US, GB, DE")
+            fix = "use the ISO 3166 two-letter code of the country, such as US, GB, DE"
+            if value.upper() in phonenumbers.SUPPORTED_REGIONS:
+                fix = f"write it in capitals: {value.upper()}"
+            raise problem("not a phone region (ISO 3166 code)", fix, value=value)
         return value
 
     @model_validator(mode="after")
     def _secret_matches_policy(self) -> PiiConfig:
         if self.policy == "hmac" and not self.secret:
-            raise ValueError("policy 'hmac' needs 'secret': the name of the secret with the key")
+            raise problem(
+                "missing: policy 'hmac' needs 'secret', the name of the secret holding the "
+                "HMAC key",
+                "add secret: <name> here and provide the key as ADLAKE_SECRET_<NAME> or in the "
+                "secrets file; or use policy sha256",
+                key="secret",
+            )
         if self.policy != "hmac" and self.secret:
-            raise ValueError(f"'secret' is only used by policy 'hmac', not '{self.policy}'")
+            raise problem(
+                f"'secret' is only used by policy 'hmac', not '{self.policy}'",
+                "remove 'secret', or set policy: hmac",
+                key="secret",
+                value=self.secret,
+            )
         return self
 
 
@@ -87,9 +112,21 @@ class ColumnConfig(_Model):
     @model_validator(mode="after")
     def _scale_fits(self) -> ColumnConfig:
         if self.scale > self.precision:
-            raise ValueError(f"scale {self.scale} is larger than precision {self.precision}")
+            raise problem(
+                f"larger than precision {self.precision}",
+                f"set scale to at most {self.precision}, or raise precision to at least "
+                f"{self.scale} (up to 38)",
+                key="scale",
+                value=self.scale,
+            )
         if self.pii and self.pii.policy in ("sha256", "hmac") and self.type != "string":
-            raise ValueError(f"PII policy '{self.pii.policy}' needs type 'string', not '{self.type}'")
+            raise problem(
+                f"PII policy '{self.pii.policy}' hashes text, but the column has type "
+                f"'{self.type}'",
+                "set type: string on this column, or use pii policy: drop",
+                key="pii.policy",
+                value=self.pii.policy,
+            )
         return self
 
 
@@ -138,8 +175,15 @@ class PartitionConfig(_Model):
 class RetentionConfig(_Model):
     """How long each zone keeps a partition."""
 
-    raw_days: int = Field(90, ge=1, description="Days raw deliveries are kept (clear PII lives there).")
-    clean_days: int | None = Field(None, ge=1, description="Days clean partitions are kept; none: forever.")
+    raw_days: int = Field(
+        90, ge=1, description="Days raw deliveries are kept (clear PII lives there)."
+    )
+    clean_days: int | None = Field(
+        None, ge=1, description="Days clean partitions are kept; none: forever."
+    )
+
+
+_DATE_TYPES = ("date", "timestamp", "timestamp_tz")
 
 
 class DatasetConfig(_Model):
@@ -149,43 +193,92 @@ class DatasetConfig(_Model):
     format: Literal["csv", "jsonl", "parquet"] = Field(description="File format of deliveries.")
     csv: CsvOptions = Field(default_factory=CsvOptions, description="CSV dialect (format csv).")
     landing: LandingConfig = Field(default_factory=LandingConfig, description="Landing layout.")
-    columns: dict[Name, ColumnConfig] = Field(min_length=1, description="Declared columns, in order.")
+    columns: dict[Name, ColumnConfig] = Field(
+        min_length=1, description="Declared columns, in order."
+    )
     primary_key: list[str] = Field(min_length=1, description="Columns that identify a row.")
     partition: PartitionConfig = Field(default_factory=PartitionConfig, description="Partitioning.")
     retention: RetentionConfig = Field(default_factory=RetentionConfig, description="Retention.")
     start_date: str = Field("2026-01-01", description="First daily partition, YYYY-MM-DD.")
+    freshness_hours: int | None = Field(
+        48,
+        ge=1,
+        description="The catalog table is stale (failed freshness) when not updated for this "
+        "many hours; none: no freshness policy.",
+    )
 
     @field_validator("start_date")
     @classmethod
     def _iso_date(cls, value: str) -> str:
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-            raise ValueError(f"'{value}' is not a date as YYYY-MM-DD")
+        try:
+            valid = bool(re.fullmatch(r"\d{4}-\d{2}-\d{2}", value)) and bool(
+                date.fromisoformat(value)
+            )
+        except ValueError:
+            valid = False
+        if not valid:
+            raise problem(
+                "not a date as YYYY-MM-DD",
+                "write the first partition's date like 2026-01-01 (in quotes)",
+                value=value,
+            )
         return value
 
     @model_validator(mode="after")
     def _columns_exist(self) -> DatasetConfig:
+        declared = list(self.columns)
         for key in self.primary_key:
             if key not in self.columns:
-                raise ValueError(
-                    f"primary_key names '{key}', which is not a declared column "
-                    f"(declared: {', '.join(self.columns)})"
+                raise problem(
+                    f"not a declared column{did_you_mean(key, declared)}; "
+                    f"declared: {', '.join(declared)}",
+                    f"name declared columns in primary_key, or declare '{key}' under columns",
+                    key="primary_key",
+                    value=key,
                 )
             pii = self.columns[key].pii
             if pii and pii.policy == "drop":
-                raise ValueError(f"primary_key column '{key}' has PII policy 'drop'")
-        column = self.partition.column
-        if column is not None:
-            if column not in self.columns:
-                raise ValueError(
-                    f"partition.column '{column}' is not a declared column "
-                    f"(declared: {', '.join(self.columns)})"
+                raise problem(
+                    f"primary_key column '{key}' has PII policy 'drop', so it never reaches clean",
+                    f"use pii policy sha256 or hmac on '{key}', or choose another key",
+                    key="primary_key",
+                    value=key,
                 )
-            if self.columns[column].type not in ("date", "timestamp", "timestamp_tz"):
-                raise ValueError(
-                    f"partition.column '{column}' has type '{self.columns[column].type}'; "
-                    "it must be date, timestamp or timestamp_tz"
+        sources: dict[str, str] = {}
+        for name, column in self.columns.items():
+            read_from = column.source or name
+            if read_from in sources:
+                raise problem(
+                    f"columns '{sources[read_from]}' and '{name}' both read '{read_from}'",
+                    f"give '{name}' its own 'source', or remove one of the two columns",
+                    key=f"columns.{name}.source",
+                    value=read_from,
                 )
+            sources[read_from] = name
+        self._check_partition_column()
         return self
+
+    def _check_partition_column(self) -> None:
+        column = self.partition.column
+        if column is None:
+            return
+        dated = [n for n, c in self.columns.items() if c.type in _DATE_TYPES]
+        instead = f"name one of the date columns ({', '.join(dated)})" if dated else "declare one"
+        if column not in self.columns:
+            raise problem(
+                f"not a declared column{did_you_mean(column, list(self.columns))}",
+                f"{instead}, or remove partition.column to partition by delivery date",
+                key="partition.column",
+                value=column,
+            )
+        if self.columns[column].type not in _DATE_TYPES:
+            raise problem(
+                f"the column has type '{self.columns[column].type}'; a partition column must be "
+                "date, timestamp or timestamp_tz",
+                f"{instead}, or remove partition.column to partition by delivery date",
+                key="partition.column",
+                value=column,
+            )
 
 
 class SourceConfig(_Model):
@@ -218,8 +311,11 @@ class SecretsConfig(_Model):
 class EngineConfig(_Model):
     """Limits for the in-process DuckDB engine."""
 
-    memory_limit: str = Field("768MB", pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$",
-                              description="DuckDB memory_limit for a clean run, e.g. 768MB.")
+    memory_limit: str = Field(
+        "768MB",
+        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$",
+        description="DuckDB memory_limit for a clean run, e.g. 768MB.",
+    )
     threads: int = Field(2, ge=1, le=256, description="DuckDB worker threads.")
 
 
@@ -240,7 +336,9 @@ class AdlakeConfig(_Model):
     engine: EngineConfig = Field(default_factory=EngineConfig, description="Engine limits.")
     sensors: SensorConfig = Field(default_factory=SensorConfig, description="Sensor pacing.")
     sources: dict[Name, SourceConfig] = Field(default_factory=dict, description="Sources by name.")
-    base_dir: str = Field(".", description="Folder relative paths resolve from (set by the loader).")
+    base_dir: str = Field(
+        ".", description="Folder relative paths resolve from (set by the loader)."
+    )
 
     def resolve(self, path: str) -> Path:
         """Return ``path`` made absolute against the folder of the config file."""
@@ -266,83 +364,66 @@ def load_config(path: str | Path | None = None) -> AdlakeConfig:
     file = Path(path).resolve() if path else config_path()
     if not file.is_file():
         raise ConfigError(
-            f"{file}: configuration file not found. Create it (see the README's sample) or set "
-            f"{CONFIG_ENV_VAR} to its path."
+            f"{file}: configuration file not found. Fix: create it (copy the README's sample) "
+            f"or set {CONFIG_ENV_VAR} to the path of your adlake.yaml."
         )
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        data = yaml.load(file.read_text(encoding="utf-8"), Loader=_StrictLoader)
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{file}: byte {exc.start} is not UTF-8. Fix: save the file as UTF-8."
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"{file}: cannot be read ({exc.strerror}). Fix: check its permissions."
+        ) from None
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or "invalid YAML"
-        raise ConfigError(f"{file}:{where}: {problem}. Fix the YAML syntax there.") from None
+        raise ConfigError(_yaml_message(file, exc)) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{file}: the top level must be a mapping of keys, not {type(data).__name__}.")
+        raise ConfigError(
+            f"{file}: the top level is a {type(data).__name__}, not a mapping of keys. Fix: start "
+            "the file with keys such as 'profile: local' and 'sources:'."
+        )
     data.setdefault("base_dir", str(file.parent))
     try:
         return AdlakeConfig.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(file, exc)) from None
+        raise ConfigError(format_validation_error(file, exc, AdlakeConfig)) from None
 
 
-_SECRET_HINTS = ("secret", "password", "token", "key_value", "api_key")
+def _yaml_message(file: Path, exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
+    problem_text = getattr(exc, "problem", None) or "invalid YAML"
+    context = getattr(exc, "context", None)
+    detail = f"{problem_text} ({context})" if context else problem_text
+    fix = (
+        "keep one of the two, or rename the other"
+        if "appears twice" in problem_text
+        else "correct the YAML syntax on that line (indentation, a missing ':', or a closing "
+        "bracket or quote)"
+    )
+    return f"{file}:{where} invalid YAML: {detail}. Fix: {fix}."
 
 
-def format_validation_error(file: Path, exc: ValidationError) -> str:
-    """Turn pydantic's errors into lines of file: dotted.key: value: problem. Fix: ..."""
-    lines = [f"{file}: {exc.error_count()} problem(s) in the configuration:"]
-    for error in exc.errors():
-        key = _dotted(error["loc"])
-        value = error.get("input")
-        lines.append(f"  - {key}: {_describe(error, key, value)}")
-    return "\n".join(lines)
+class _StrictLoader(yaml.SafeLoader):
+    """A safe YAML loader that refuses a key written twice instead of keeping the last one."""
 
-
-def _dotted(loc: tuple[Any, ...]) -> str:
-    parts: list[str] = []
-    for part in loc:
-        if isinstance(part, int):
-            parts.append(f"[{part}]")
-        elif part in ("function-after",) or str(part).startswith("function-"):
-            continue
-        else:
-            parts.append(("." if parts else "") + str(part))
-    return "".join(parts) or "(top level)"
-
-
-def _shown(key: str, value: Any) -> str:
-    if any(hint in key.lower() for hint in _SECRET_HINTS) and not key.endswith(".secret"):
-        return "'***'"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    text = repr(value)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-def _describe(error: dict[str, Any], key: str, value: Any) -> str:
-    kind = error["type"]
-    ctx = error.get("ctx") or {}
-    if kind == "extra_forbidden":
-        return f"unknown key. Fix: remove it or correct its spelling (allowed keys are listed in the README)."
-    if kind == "missing":
-        return "required key is missing. Fix: add it."
-    if kind == "literal_error":
-        allowed = ctx.get("expected", "")
-        return f"value {_shown(key, value)} is not allowed; allowed: {allowed}. Fix: use one of those."
-    if kind == "string_pattern_mismatch":
-        if key.endswith("memory_limit"):
-            return f"value {_shown(key, value)} is not a size. Fix: write it like 768MB or 2GB."
-        return (
-            f"name {_shown(key, value)} is not allowed; names are lower-case letters, digits and "
-            "underscores, starting with a letter. Fix: rename it."
-        )
-    if kind == "value_error":
-        message = str(ctx.get("error", error["msg"]))
-        return f"{message}. Fix: correct this value."
-    if kind.endswith("_type") or kind.endswith("_parsing"):
-        return f"value {_shown(key, value)} has the wrong type: {error['msg'].lower()}. Fix: correct it."
-    return f"value {_shown(key, value)}: {error['msg']}. Fix: correct it."
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: dict[object, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, str) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    f"while reading the mapping that starts on line {node.start_mark.line + 1}",
+                    node.start_mark,
+                    f"key '{key}' appears twice (lines {seen[key]} and {line}); the second "
+                    "would silently replace the first",
+                    key_node.start_mark,
+                )
+            if isinstance(key, str):
+                seen[key] = line
+        return super().construct_mapping(node, deep=deep)
