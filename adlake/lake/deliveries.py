@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import PurePosixPath
 
 from adlake.lake.landing import LandingFile
 from adlake.lake.storage import Lake
@@ -80,7 +79,9 @@ class DeliveryLedger:
 
     def record(self, delivery: Delivery) -> None:
         """Make a delivery durable: manifest first, then the content index."""
-        self.lake.write_json(self._manifest_path(delivery.dt, delivery.delivery_id), asdict(delivery))
+        self.lake.write_json(
+            self._manifest_path(delivery.dt, delivery.delivery_id), asdict(delivery)
+        )
         if delivery.status == "raw":
             self.lake.write_json(
                 self._sha_path(delivery.sha256),
@@ -106,7 +107,10 @@ class DeliveryLedger:
             f"{file.delivery_id}/{file.name}"
         )
         report = self.lake.copy_in(
-            self.lake.filesystem, self.lake.full(file.path), raw_path, gzip=file.name.endswith(".gz")
+            self.lake.filesystem,
+            self.lake.full(file.path),
+            raw_path,
+            gzip=file.name.endswith(".gz"),
         )
         problem = report.problem or _emptiness(report.bytes, report.lines, fmt)
         delivery = Delivery(
@@ -127,27 +131,34 @@ class DeliveryLedger:
         earlier = self.by_sha256(report.sha256)
         if earlier is not None:
             self.lake.delete(raw_path)
-            duplicate = _replace(delivery, status="duplicate", raw_path="", duplicate_of=earlier.delivery_id)
+            duplicate = _replace(
+                delivery, status="duplicate", raw_path="", duplicate_of=earlier.delivery_id
+            )
             self.record(duplicate)
             return IngestOutcome(duplicate, "duplicate")
         self.record(delivery)
         return IngestOutcome(delivery, "ingested")
 
     def _quarantine(self, delivery: Delivery, problem: str) -> Delivery:
-        target = (
-            f"{partition_dir(Zone.QUARANTINE, self.source, self.dataset, delivery.dt)}/files/"
-            f"{delivery.delivery_id}/{delivery.file_name}"
-        )
-        self.lake.move(delivery.raw_path, target)
+        """Record an unreadable delivery: the reason goes to quarantine, the copy stays in raw.
+
+        The copy may hold clear PII, which lives only in raw (encrypted, expiring), so
+        quarantine keeps the reason and where the copy is, never the bytes.
+        """
         reason = {
             "file": delivery.landing_path,
             "problem": problem,
-            "fix": "ask the partner to deliver the file again; the broken copy is kept here",
+            "fix": "ask the partner to deliver the file again; a new file is a new delivery",
+            "raw_copy": delivery.raw_path,
             "sha256": delivery.sha256,
             "bytes": delivery.bytes,
         }
-        self.lake.write_json(str(PurePosixPath(target).parent / "reason.json"), reason)
-        quarantined = _replace(delivery, status="quarantined", raw_path=target, problem=problem)
+        self.lake.write_json(
+            f"{partition_dir(Zone.QUARANTINE, self.source, self.dataset, delivery.dt)}/files/"
+            f"{delivery.delivery_id}/reason.json",
+            reason,
+        )
+        quarantined = _replace(delivery, status="quarantined", problem=problem)
         self.record(quarantined)
         self.lake.delete(delivery.landing_path)
         return quarantined

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
 
 import phonenumbers
 
@@ -21,13 +22,21 @@ HMAC_BLOCK = 64
 
 _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 _MAID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+# an extension after the number ("x12", "ext. 12", "#12") is not part of the E.164 number
+_EXTENSION = r"\s*(ext\.?|extension|x|#)\s*[0-9]{1,6}\s*$"
 
 
-def _phone_rules(region: str) -> tuple[str, str, tuple[int, ...]]:
-    """Country calling code, national trunk prefix and national lengths of a region."""
+def _phone_rules(region: str) -> tuple[str, str, tuple[int, ...], str]:
+    """Country calling code, trunk prefix, national lengths and international prefix of a region.
+
+    The international prefix is the region's own (011 in the US) when it is a plain digit
+    string; "00" is always taken as one too.
+    """
     metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
     lengths = tuple(sorted(set(metadata.general_desc.possible_length)))
-    return str(metadata.country_code), metadata.national_prefix or "", lengths
+    exit_code = metadata.international_prefix or ""
+    exit_code = exit_code if exit_code.isdigit() and exit_code != "00" else ""
+    return str(metadata.country_code), metadata.national_prefix or "", lengths, exit_code
 
 
 def normalize_sql(expr: str, config: PiiConfig) -> str:
@@ -37,7 +46,7 @@ def normalize_sql(expr: str, config: PiiConfig) -> str:
     if identifier == "email":
         return f"(CASE WHEN regexp_matches(lower({value}), '{_EMAIL}') THEN lower({value}) END)"
     if identifier in ("first_name", "last_name"):
-        return rf"nullif(regexp_replace(lower({value}), '[^\pL]', '', 'g'), '')"
+        return rf"nullif(regexp_replace(lower(nfc_normalize({value})), '[^\pL]', '', 'g'), '')"
     if identifier == "zip":
         compact = rf"regexp_replace(lower({value}), '[\s-]', '', 'g')"
         return (
@@ -52,7 +61,9 @@ def normalize_sql(expr: str, config: PiiConfig) -> str:
 
 
 def _phone_sql(value: str, region: str) -> str:
-    code, trunk, lengths = _phone_rules(region)
+    code, trunk, lengths, exit_code = _phone_rules(region)
+    # "+44 (0)20 ..." writes the trunk prefix that international dialing leaves out
+    value = f"replace(regexp_replace({value}, '{_EXTENSION}', '', 'i'), '(0)', '')"
     digits = f"regexp_replace({value}, '[^0-9]', '', 'g')"
     national = digits
     if trunk:
@@ -64,7 +75,13 @@ def _phone_sql(value: str, region: str) -> str:
         f"(CASE WHEN starts_with(ltrim({value}), '+') THEN '+' || {digits} "
         f"WHEN starts_with({digits}, '00') THEN '+' || substr({digits}, 3) "
         f"WHEN length({national}) IN {_sql_tuple(lengths)} THEN '+{code}' || {national} "
-        f"WHEN starts_with({digits}, '{code}') AND length({digits}) - {len(code)} "
+        + (
+            f"WHEN starts_with({digits}, '{exit_code}') THEN '+' || "
+            f"substr({digits}, {len(exit_code) + 1}) "
+            if exit_code
+            else ""
+        )
+        + f"WHEN starts_with({digits}, '{code}') AND length({digits}) - {len(code)} "
         f"IN {_sql_tuple(lengths)} THEN '+' || {digits} END)"
     )
     return f"(CASE WHEN regexp_matches({e164}, '^\\+[1-9][0-9]{{7,14}}$') THEN {e164} END)"
@@ -78,7 +95,7 @@ def hash_sql(expr: str, config: PiiConfig) -> str | None:
     """SQL for the clean value of a PII column: hex digest, or None when the column is dropped.
 
     HMAC keys are never written into SQL text: they are read from the ``adlake_hmac_keys``
-    temporary table that the engine fills with bound parameters.
+    table that the engine fills with bound parameters.
     """
     if config.policy == "drop":
         return None
@@ -108,7 +125,9 @@ def normalize(value: str | None, config: PiiConfig) -> str | None:
         text = text.lower()
         return text if re.match(_EMAIL, text) else None
     if identifier in ("first_name", "last_name"):
-        return "".join(ch for ch in text.lower() if ch.isalpha()) or None
+        # character by character, as DuckDB's lower() does (no final-sigma rule)
+        lowered = "".join(ch.lower() for ch in unicodedata.normalize("NFC", text))
+        return "".join(ch for ch in lowered if ch.isalpha()) or None
     if identifier == "zip":
         compact = re.sub(r"[\s-]", "", text.lower())
         return compact[:5] if re.fullmatch(r"[0-9]{5}([0-9]{4})?", compact) else compact or None
@@ -121,7 +140,8 @@ def normalize(value: str | None, config: PiiConfig) -> str | None:
 
 
 def _phone_python(text: str, region: str) -> str | None:
-    code, trunk, lengths = _phone_rules(region)
+    code, trunk, lengths, exit_code = _phone_rules(region)
+    text = re.sub(_EXTENSION, "", text, flags=re.IGNORECASE).replace("(0)", "")
     digits = re.sub(r"[^0-9]", "", text)
     national = digits
     if trunk and digits.startswith(trunk) and len(digits) - len(trunk) in lengths:
@@ -132,6 +152,8 @@ def _phone_python(text: str, region: str) -> str | None:
         e164 = "+" + digits[2:]
     elif len(national) in lengths:
         e164 = f"+{code}{national}"
+    elif exit_code and digits.startswith(exit_code):
+        e164 = "+" + digits[len(exit_code) :]
     elif digits.startswith(code) and len(digits) - len(code) in lengths:
         e164 = "+" + digits
     else:
