@@ -6,7 +6,6 @@ import argparse
 import json
 import secrets
 import sys
-from pathlib import Path
 
 from adlake.config import ConfigError, load_config
 from adlake.lake.landing import today_utc
@@ -21,18 +20,29 @@ def init_local(days: int) -> str:
     notes = []
     if config.secrets.file:
         secrets_file = config.resolve(config.secrets.file)
-        needed = sorted({
-            c.pii.secret for _, _, spec in config.datasets() for c in spec.columns.values()
-            if c.pii and c.pii.secret
-        })
-        current = json.loads(secrets_file.read_text()) if secrets_file.is_file() else {}
+        needed = sorted(
+            {
+                c.pii.secret
+                for _, _, spec in config.datasets()
+                for c in spec.columns.values()
+                if c.pii and c.pii.secret
+            }
+        )
+        try:
+            current = json.loads(secrets_file.read_text()) if secrets_file.is_file() else {}
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"{secrets_file}: not valid JSON (line {exc.lineno}). Fix: correct it; do not "
+                "delete it, or a new HMAC key changes every pseudonymous id"
+            ) from None
         added = [name for name in needed if name not in current]
         for name in added:
             current[name] = secrets.token_hex(32)
         if added:
             secrets_file.parent.mkdir(parents=True, exist_ok=True)
-            secrets_file.write_text(json.dumps(current, indent=2) + "\n")
+            secrets_file.touch(mode=0o600)  # private before the first key is written into it
             secrets_file.chmod(0o600)
+            secrets_file.write_text(json.dumps(current, indent=2) + "\n")
             notes.append(f"generated HMAC key(s) {', '.join(added)} in {secrets_file}")
     files = write_sample_landing(lake_root, today_utc(), days=days) if days else []
     notes.append(f"wrote {len(files)} sample file(s) under {lake_root / 'landing'}")

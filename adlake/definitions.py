@@ -23,7 +23,7 @@ def defs() -> dg.Definitions:
         build_clean_defs(config),
         build_catalog_defs(config),
         build_landing_sensors(config),
-        build_automation_sensors(),
+        build_automation_sensors(config.sensors.interval_seconds),
         # one step per run is the norm here: run it in the run's process, not a subprocess
         dg.Definitions(resources=build_resources(config), executor=dg.in_process_executor),
     )

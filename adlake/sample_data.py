@@ -19,7 +19,9 @@ LAST = ["Ng", "O'Brien", "Smith", "García", "Müller", "Khan", "Rossi", "Kim", 
 OFFSETS = ["-05:00", "-08:00", "+00:00", "+01:00"]
 
 
-def write_sample_landing(lake_root: Path, today: date, days: int = 3, rows: int = 200) -> list[Path]:
+def write_sample_landing(
+    lake_root: Path, today: date, days: int = 3, rows: int = 200
+) -> list[Path]:
     """Write ``days`` days of sample deliveries ending yesterday; return the files written."""
     written = []
     for back in range(days, 0, -1):
@@ -35,8 +37,19 @@ def _pos_file(root: Path, day: date, rng: random.Random, rows: int, gz: bool) ->
     folder.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
     out = csv.writer(buffer, lineterminator="\n")
-    out.writerow(["transaction_id", "store_id", "transaction_ts", "amount", "currency", "email",
-                  "phone", "sku", "quantity"])
+    out.writerow(
+        [
+            "transaction_id",
+            "store_id",
+            "transaction_ts",
+            "amount",
+            "currency",
+            "email",
+            "phone",
+            "sku",
+            "quantity",
+        ]
+    )
     for i in range(rows):
         late = i % 25 == 0
         moment = datetime.combine(day - timedelta(days=1 if late else 0), datetime.min.time())
@@ -44,15 +57,33 @@ def _pos_file(root: Path, day: date, rng: random.Random, rows: int, gz: bool) ->
         offset = rng.choice(OFFSETS)
         amount = "12,50" if i == 7 else f"{rng.randrange(100, 50_000) / 100:.2f}"
         person = rng.randrange(1000)
-        out.writerow([
-            f"T{day:%Y%m%d}{i:05d}", f"S{rng.randrange(40):03d}",
-            moment.strftime("%Y-%m-%dT%H:%M:%S") + offset, amount, "USD",
-            f" Customer{person}@Example.com", f"(555) {person % 900 + 100}-{person:04d}",
-            f"SKU-{rng.randrange(5000):05d}", rng.randrange(1, 5),
-        ])
+        out.writerow(
+            [
+                f"T{day:%Y%m%d}{i:05d}",
+                f"S{rng.randrange(40):03d}",
+                moment.strftime("%Y-%m-%dT%H:%M:%S") + offset,
+                amount,
+                "USD",
+                f" Customer{person}@Example.com",
+                f"(555) {person % 900 + 100}-{person:04d}",
+                f"SKU-{rng.randrange(5000):05d}",
+                rng.randrange(1, 5),
+            ]
+        )
         if i == 3:  # the partner re-sends a corrected row in the same file
-            out.writerow([f"T{day:%Y%m%d}{i:05d}", "S001", moment.strftime("%Y-%m-%dT%H:%M:%S") + offset,
-                          "1.00", "USD", "", "", "SKU-00001", 1])
+            out.writerow(
+                [
+                    f"T{day:%Y%m%d}{i:05d}",
+                    "S001",
+                    moment.strftime("%Y-%m-%dT%H:%M:%S") + offset,
+                    "1.00",
+                    "USD",
+                    "",
+                    "",
+                    "SKU-00001",
+                    1,
+                ]
+            )
     data = buffer.getvalue().encode()
     path = folder / (f"pos_{day.isoformat()}.csv" + (".gz" if gz else ""))
     path.write_bytes(gzip.compress(data, mtime=0) if gz else data)
@@ -72,9 +103,14 @@ def _contacts_file(root: Path, day: date, rng: random.Random, rows: int) -> Path
             "phone": f"+1 555 {person % 900 + 100} {person:04d}",
             "first_name": rng.choice(FIRST),
             "last_name": rng.choice(LAST),
-            "birth_date": f"19{rng.randrange(50, 99)}-0{rng.randrange(1, 9)}-1{rng.randrange(0, 9)}",
-            "address": {"zip": f"{rng.randrange(10_000, 99_999)}-{rng.randrange(1000, 9999)}",
-                        "city": rng.choice(["Seattle", "Austin", "Boston"]), "country": "US"},
+            "birth_date": (
+                f"19{rng.randrange(50, 99)}-0{rng.randrange(1, 9)}-1{rng.randrange(0, 9)}"
+            ),
+            "address": {
+                "zip": f"{rng.randrange(10_000, 99_999)}-{rng.randrange(1000, 9999)}",
+                "city": rng.choice(["Seattle", "Austin", "Boston"]),
+                "country": "US",
+            },
             "device": {"maid": _uuid(rng).upper() if i % 3 else None},
             "opted_in": i % 5 != 0,
             "updated_at": datetime.combine(day, datetime.min.time(), tzinfo=UTC).isoformat(),

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import shutil
+from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from adlake.config import AdlakeConfig, load_config
+from adlake.sample_data import write_sample_landing
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_CONFIG = REPO / "adlake.yaml"
@@ -43,3 +49,21 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AdlakeConfig:
     monkeypatch.setenv("ADLAKE_CONFIG", str(config_file))
     monkeypatch.setenv("ADLAKE_SECRET_CRM_HMAC_KEY", "test-hmac-key-not-a-secret")
     return load_config(config_file)
+
+
+SAMPLE_TODAY = date(2026, 3, 10)
+SAMPLE_DAYS = ("2026-03-07", "2026-03-08", "2026-03-09")
+
+
+@pytest.fixture
+def adlake_defs(project: AdlakeConfig) -> dg.Definitions:
+    """Definitions built from the project's adlake.yaml, as ``dagster dev`` loads them."""
+    import adlake.definitions
+
+    return adlake.definitions.defs()
+
+
+@pytest.fixture
+def sample_landing(project: AdlakeConfig) -> list[Path]:
+    """The sample deliveries of SAMPLE_DAYS, written into the project's landing zone."""
+    return write_sample_landing(project.resolve(project.lake.root), SAMPLE_TODAY)

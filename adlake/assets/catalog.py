@@ -1,6 +1,5 @@
 """Catalog assets: the clean table registered for queries, then landing files archived."""
 
-
 import dagster as dg
 
 from adlake.assets.keys import dataset_key
@@ -49,10 +48,21 @@ def build_catalog_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.As
     ) -> dg.MaterializeResult:
         store = lake.lake()
         targets = list(context.partition_keys)
-        clean_glob = store.local_path(dataset_prefix(Zone.CLEAN, source, dataset)) + f"/dt=*/{CLEAN_FILE}"
+        clean_prefix = dataset_prefix(Zone.CLEAN, source, dataset)
+        if not any(f.path.endswith(f"/{CLEAN_FILE}") for f in store.list_files(clean_prefix)):
+            clean_key = dataset_key("clean", source, dataset).to_user_string()
+            raise dg.Failure(
+                description=f"{source}/{dataset} has no clean partition yet, so there is nothing "
+                f"to register; materialize {clean_key} first"
+            )
+        clean_glob = store.local_path(clean_prefix) + f"/dt=*/{CLEAN_FILE}"
         registration = catalog.catalog().register(
-            source, dataset, clean_glob, spec.description or f"{source}/{dataset}",
-            column_notes(spec), targets,
+            source,
+            dataset,
+            clean_glob,
+            spec.description or f"{source}/{dataset}",
+            column_notes(spec),
+            targets,
         )
         ledger = DeliveryLedger(store, source, dataset)
         archived = [d.landing_path for d in ledger.for_dates(targets) if ledger.archive(d)]
@@ -66,7 +76,8 @@ def build_catalog_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.As
                 "rows_in_these_partitions": registration.rows_in_partitions,
                 "landing_files_archived": len(archived),
                 "query": dg.MetadataValue.md(
-                    f"```sql\nSELECT * FROM {registration.table} WHERE dt = DATE '{targets[-1]}' LIMIT 10\n```"
+                    f"```sql\nSELECT * FROM {registration.table} "
+                    f"WHERE dt = DATE '{targets[-1]}' LIMIT 10\n```"
                 ),
             }
         )

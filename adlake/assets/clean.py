@@ -1,6 +1,5 @@
 """Clean assets: typed, deduplicated, PII-hashed Parquet per daily partition."""
 
-
 from datetime import date, timedelta
 
 import dagster as dg
@@ -42,9 +41,7 @@ def build_clean_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.Asse
     """The clean asset of one dataset, partitioned by the rows' own UTC date."""
     key = dataset_key("clean", source, dataset)
     raw = dataset_key("raw", source, dataset)
-    hmac_secrets = sorted(
-        {c.pii.secret for c in spec.columns.values() if c.pii and c.pii.secret}
-    )
+    hmac_secrets = sorted({c.pii.secret for c in spec.columns.values() if c.pii and c.pii.secret})
 
     @dg.asset(
         key=key,
@@ -160,7 +157,8 @@ def _metadata(outcome: CleanOutcome, files: list[str], preview: str) -> dict[str
         "per_partition": dg.MetadataValue.md(
             "| dt | in | out | duplicates | quarantined |\n|---|---|---|---|---|\n"
             + "\n".join(
-                f"| {p.dt} | {p.rows_in:,} | {p.rows_out:,} | {p.duplicates:,} | {p.quarantined:,} |"
+                f"| {p.dt} | {p.rows_in:,} | {p.rows_out:,} | {p.duplicates:,} "
+                f"| {p.quarantined:,} |"
                 for p in parts[:60]
             )
         ),

@@ -1,6 +1,5 @@
 """Raw assets: each delivered file copied once, immutably, into raw with a manifest."""
 
-
 import dagster as dg
 from pydantic import Field
 
@@ -24,9 +23,7 @@ class RawIngestConfig(dg.Config):
 
 def build_raw_defs(config: AdlakeConfig) -> dg.Definitions:
     """One raw asset per declared dataset."""
-    return dg.Definitions(
-        assets=[build_raw_asset(s, d, spec) for s, d, spec in config.datasets()]
-    )
+    return dg.Definitions(assets=[build_raw_asset(s, d, spec) for s, d, spec in config.datasets()])
 
 
 def build_raw_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.AssetsDefinition:
@@ -57,9 +54,7 @@ def build_raw_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.Assets
         waiting, _ = scan_landing(store, source, dataset, spec.landing)
         wanted = set(config.files)
         files = [
-            f
-            for f in waiting
-            if f.dt == context.partition_key and (not wanted or f.path in wanted)
+            f for f in waiting if f.dt == context.partition_key and (not wanted or f.path in wanted)
         ]
         missing = wanted - {f.path for f in files}
         if missing:
@@ -68,13 +63,17 @@ def build_raw_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.Assets
                 f"or moved): {', '.join(sorted(missing))}"
             )
         outcomes = [ledger.ingest(f, spec.format) for f in files]
-        counts = {action: 0 for action in ("ingested", "already_ingested", "duplicate", "quarantined")}
+        counts = {
+            action: 0 for action in ("ingested", "already_ingested", "duplicate", "quarantined")
+        }
         for outcome in outcomes:
             counts[outcome.action] += 1
             delivery = outcome.delivery
             if outcome.action == "quarantined":
                 context.log.error(
-                    f"{delivery.landing_path}: {delivery.problem}; moved to {delivery.raw_path}"
+                    f"{delivery.landing_path}: {delivery.problem}; the copy is kept at "
+                    f"{delivery.raw_path} and the reason in the quarantine zone. Fix: ask the "
+                    "partner to deliver the file again"
                 )
             elif outcome.action == "duplicate":
                 context.log.info(

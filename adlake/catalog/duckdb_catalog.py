@@ -40,7 +40,7 @@ class DuckDBCatalog:
         column_notes: dict[str, str],
         partitions: Sequence[str],
     ) -> TableRegistration:
-        """Create or refresh ``schema.table`` over the clean files and count the partitions' rows."""
+        """Create or refresh ``schema.table`` over the clean files; count the partitions' rows."""
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         name = f'"{schema}"."{table}"'
         source = (

@@ -138,7 +138,10 @@ class Lake:
         inflater = zlib.decompressobj(wbits=47) if gzip else None
         problem = None
         last = b""
-        with source_fs.open_input_stream(source_path, compression=None) as src, self.open_atomic(path) as out:
+        with (
+            source_fs.open_input_stream(source_path, compression=None) as src,
+            self.open_atomic(path) as out,
+        ):
             while chunk := src.read(CHUNK_BYTES):
                 out.write(chunk)
                 digest.update(chunk)
@@ -186,7 +189,7 @@ class Lake:
                 self.filesystem.delete_dir(self.full(path))
 
     def publish(self, staged: str, path: str) -> None:
-        """Replace ``path`` with the staged file in one rename: readers see old or new, never half."""
+        """Replace ``path`` with the staged file in one rename: readers see old or new."""
         self.filesystem.create_dir(str(Path(self.full(path)).parent), recursive=True)
         self.filesystem.move(self.full(staged), self.full(path))
 

@@ -41,7 +41,7 @@ class LocalSecretsResource(dg.ConfigurableResource):
                 ) from None
             if isinstance(values, dict) and isinstance(values.get(name), str) and values[name]:
                 return values[name]
-        where = f" or add \"{name}\" to {self.file}" if self.file else ""
+        where = f' or add "{name}" to {self.file}' if self.file else ""
         raise SecretNotFound(f"secret '{name}' is not set: set {variable}{where}")
 
     def get_bytes(self, name: str) -> bytes:

@@ -7,7 +7,7 @@ import dagster as dg
 AUTOMATED_LAYERS = ("clean", "catalog")
 
 
-def build_automation_sensors(interval_seconds: int = 30) -> dg.Definitions:
+def build_automation_sensors(interval_seconds: int) -> dg.Definitions:
     """Automation sensors that move new raw data through clean and catalog without a click."""
     return dg.Definitions(
         sensors=[

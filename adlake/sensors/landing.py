@@ -1,11 +1,13 @@
 """Landing sensors: one per dataset, turning each newly delivered file into one raw run.
 
-The cursor is a high-water mark of (modification time, path), so each tick looks only at files
-newer than the last one it handled and handles at most ``max_files_per_tick`` of them. Each
-run key is the file's path, size and modification time, so a file is requested once even if
-the cursor is reset, and a changed file (new size or time) is requested again.
+The cursor is a high-water mark of (modification time, path), so each tick looks first at files
+newer than the last one it handled, and handles at most ``max_files_per_tick`` files. A file
+that arrives with an older modification time (``mv`` from a staging folder, ``cp -p``, rsync)
+is still found: any file below the mark that has no delivery manifest yet is requested too,
+with the spare capacity of the tick. Each run key is the file's path, size and modification
+time, so Dagster starts one run per delivery however often it is requested, and a changed
+file (new size or time) is a new delivery.
 """
-
 
 import json
 
@@ -14,7 +16,8 @@ import dagster as dg
 from adlake.assets.keys import dataset_key, op_name
 from adlake.assets.raw import RawIngestConfig
 from adlake.config import AdlakeConfig, DatasetConfig
-from adlake.lake.landing import LandingFile, landing_prefix, scan_landing
+from adlake.lake.deliveries import DeliveryLedger
+from adlake.lake.landing import LandingFile, UnplacedFile, landing_prefix, scan_landing
 from adlake.resources.lake import LocalLakeResource
 
 
@@ -22,8 +25,9 @@ def build_landing_sensors(config: AdlakeConfig) -> dg.Definitions:
     """A landing sensor for every declared dataset, running by default."""
     return dg.Definitions(
         sensors=[
-            build_landing_sensor(s, d, spec, config.sensors.interval_seconds,
-                                 config.sensors.max_files_per_tick)
+            build_landing_sensor(
+                s, d, spec, config.sensors.interval_seconds, config.sensors.max_files_per_tick
+            )
             for s, d, spec in config.datasets()
         ]
     )
@@ -43,6 +47,55 @@ def newer_than(files: list[LandingFile], cursor: str | None) -> list[LandingFile
     return [f for f in files if (f.mtime_ns, f.path) > last]
 
 
+def files_to_request(
+    files: list[LandingFile], cursor: str | None, ledger: DeliveryLedger, limit: int
+) -> tuple[list[LandingFile], str | None]:
+    """The files to request this tick (at most ``limit``) and the next cursor.
+
+    Newer files come first. Then come stragglers: files at or below the mark with no delivery
+    manifest that were never requested (a file moved in with an old modification time). The
+    cursor remembers the run keys requested until their delivery is recorded or their file
+    leaves landing, so every file is requested once and the list stays short.
+    """
+    mark = json.loads(cursor) if cursor else {}
+    by_key = {f.run_key: f for f in files}
+    requested = [
+        key
+        for key in mark.get("requested", [])
+        if key in by_key and ledger.get(by_key[key].dt, by_key[key].delivery_id) is None
+    ]
+    newer = newer_than(files, cursor)
+    chosen = newer[:limit]
+    if len(chosen) < limit and cursor:
+        newer_keys = {f.run_key for f in newer}
+        skip = set(requested) | newer_keys
+        stragglers = [
+            f for f in files if f.run_key not in skip and ledger.get(f.dt, f.delivery_id) is None
+        ]
+        chosen = stragglers[: limit - len(chosen)] + chosen
+    if not chosen:
+        return [], cursor
+    last = max((f for f in chosen if f in newer), key=lambda f: (f.mtime_ns, f.path), default=None)
+    next_cursor = {
+        "mtime_ns": last.mtime_ns if last else mark["mtime_ns"],
+        "path": last.path if last else mark["path"],
+        "requested": requested + [f.run_key for f in chosen],
+    }
+    return chosen, json.dumps(next_cursor)
+
+
+def waiting_without_date(unplaced: list[UnplacedFile]) -> str:
+    """The end of a skip reason naming files that wait in landing because they have no date."""
+    if not unplaced:
+        return ""
+    shown = ", ".join(f.path for f in unplaced[:3])
+    more = f" and {len(unplaced) - 3} more" if len(unplaced) > 3 else ""
+    return (
+        f"; {len(unplaced)} file(s) without a date are waiting: {shown}{more} "
+        f"({unplaced[0].reason})"
+    )
+
+
 def build_landing_sensor(
     source: str, dataset: str, spec: DatasetConfig, interval: int, max_files: int
 ) -> dg.SensorDefinition:
@@ -58,13 +111,15 @@ def build_landing_sensor(
         description=f"Watches {prefix}/ and requests a raw run per delivered file.",
     )
     def _landing_sensor(context: dg.SensorEvaluationContext, lake: LocalLakeResource):
-        files, unplaced = scan_landing(lake.lake(), source, dataset, spec.landing)
+        store = lake.lake()
+        files, unplaced = scan_landing(store, source, dataset, spec.landing)
         for file in unplaced:
             context.log.warning(f"{file.path}: {file.reason}")
-        fresh = newer_than(files, context.cursor)[:max_files]
+        fresh, cursor = files_to_request(
+            files, context.cursor, DeliveryLedger(store, source, dataset), max_files
+        )
         if not fresh:
-            waiting = f"; {len(unplaced)} file(s) without a date are waiting" if unplaced else ""
-            return dg.SkipReason(f"no new files in {prefix}/{waiting}")
+            return dg.SkipReason(f"no new files in {prefix}/{waiting_without_date(unplaced)}")
         requests = [
             dg.RunRequest(
                 run_key=file.run_key,
@@ -75,10 +130,6 @@ def build_landing_sensor(
             )
             for file in fresh
         ]
-        last = fresh[-1]
-        return dg.SensorResult(
-            run_requests=requests,
-            cursor=json.dumps({"mtime_ns": last.mtime_ns, "path": last.path}),
-        )
+        return dg.SensorResult(run_requests=requests, cursor=cursor)
 
     return _landing_sensor

@@ -1,0 +1,264 @@
+"""Factory tests: the Definitions built from adlake.yaml, and a snapshot of the asset graph.
+
+The snapshot lives in ``snapshots/asset_graph.json``; after an intended change rewrite it with
+``ADLAKE_UPDATE_SNAPSHOTS=1 uv run pytest adlake_tests/test_dagster_defs.py`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import socket
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+import yaml
+
+import adlake.definitions
+from adlake.config import AdlakeConfig
+from adlake.resources import SecretNotFound
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
+UPDATE_VARIABLE = "ADLAKE_UPDATE_SNAPSHOTS"
+DATASETS = [("retail_partner", "pos_transactions"), ("crm", "contacts")]
+LAYERS = ("raw", "clean", "catalog")
+
+
+def key(layer: str, source: str, dataset: str) -> dg.AssetKey:
+    """An asset key as the user types it in the UI: layer/source/dataset."""
+    return dg.AssetKey([layer, source, dataset])
+
+
+def specs_by_key(defs: dg.Definitions) -> dict[dg.AssetKey, dg.AssetSpec]:
+    """Every asset spec of the Definitions, by key."""
+    return {spec.key: spec for spec in defs.resolve_all_asset_specs()}
+
+
+def test_asset_keys_are_raw_clean_catalog_for_every_dataset(adlake_defs: dg.Definitions) -> None:
+    expected = {key(layer, s, d) for layer in LAYERS for s, d in DATASETS}
+    assert set(adlake_defs.resolve_all_asset_keys()) == expected
+
+
+def test_each_layer_depends_on_the_one_before(adlake_defs: dg.Definitions) -> None:
+    specs = specs_by_key(adlake_defs)
+    for source, dataset in DATASETS:
+        deps = {
+            layer: {dep.asset_key for dep in specs[key(layer, source, dataset)].deps}
+            for layer in LAYERS
+        }
+        assert deps == {
+            "raw": set(),
+            "clean": {key("raw", source, dataset)},
+            "catalog": {key("clean", source, dataset)},
+        }
+
+
+def test_assets_are_grouped_by_source(adlake_defs: dg.Definitions) -> None:
+    groups = {spec.key: spec.group_name for spec in adlake_defs.resolve_all_asset_specs()}
+    assert groups == {key(layer, s, d): s for layer in LAYERS for s, d in DATASETS}
+
+
+def test_every_asset_has_daily_utc_partitions_through_today(
+    adlake_defs: dg.Definitions,
+) -> None:
+    today = datetime.now(tz=UTC).date().isoformat()
+    for spec in adlake_defs.resolve_all_asset_specs():
+        partitions = spec.partitions_def
+        assert isinstance(partitions, dg.DailyPartitionsDefinition), spec.key
+        assert partitions.start.date().isoformat() == "2026-01-01"
+        assert partitions.timezone == "UTC"
+        assert partitions.get_first_partition_key() == "2026-01-01"
+        assert partitions.get_last_partition_key() == today, "today's delivery has no partition"
+
+
+def test_clean_reads_the_raw_deliveries_that_can_hold_its_rows(
+    adlake_defs: dg.Definitions, project: AdlakeConfig
+) -> None:
+    specs = specs_by_key(adlake_defs)
+    for source, dataset, spec in project.datasets():
+        (dep,) = specs[key("clean", source, dataset)].deps
+        mapping = dep.partition_mapping
+        assert isinstance(mapping, dg.TimeWindowPartitionMapping)
+        assert (mapping.start_offset, mapping.end_offset) == (-1, spec.partition.lateness_days)
+
+
+def test_check_specs(adlake_defs: dg.Definitions) -> None:
+    checks = {
+        (check.asset_key, check.name): check.blocking
+        for assets_def in adlake_defs.assets
+        for check in assets_def.check_specs
+    }
+    expected = {}
+    for source, dataset in DATASETS:
+        expected[(key("raw", source, dataset), "no_quarantined_files")] = False
+        expected[(key("clean", source, dataset), "rows_balance")] = False
+        expected[(key("clean", source, dataset), "no_clear_pii")] = True
+    assert checks == expected
+
+
+def test_sensors_run_by_default(adlake_defs: dg.Definitions, project: AdlakeConfig) -> None:
+    landing = {f"landing_{s}__{d}_sensor": {key("raw", s, d)} for s, d in DATASETS}
+    automation = {
+        f"{layer}_automation_sensor": {key(layer, s, d) for s, d in DATASETS}
+        for layer in ("clean", "catalog")
+    }
+    sensors = {sensor.name: sensor for sensor in adlake_defs.sensors}
+    assert set(sensors) == set(landing) | set(automation)
+    for name, targets in {**landing, **automation}.items():
+        sensor = sensors[name]
+        assert sensor.default_status == dg.DefaultSensorStatus.RUNNING, name
+        assert sensor.asset_selection is not None
+        assert sensor.asset_selection.resolve(list(adlake_defs.assets)) == targets, name
+    for name in landing:
+        assert sensors[name].minimum_interval_seconds == project.sensors.interval_seconds
+
+
+def test_a_dataset_added_in_yaml_gets_its_assets_and_sensor(project: AdlakeConfig) -> None:
+    config_file = Path(os.environ["ADLAKE_CONFIG"])
+    document = yaml.safe_load(config_file.read_text())
+    contacts = document["sources"]["crm"]["datasets"]["contacts"]
+    document["sources"]["crm"]["datasets"]["leads"] = contacts
+    config_file.write_text(yaml.safe_dump(document, sort_keys=False))
+
+    defs = adlake.definitions.defs()
+
+    assert {key(layer, "crm", "leads") for layer in LAYERS} <= set(defs.resolve_all_asset_keys())
+    assert "landing_crm__leads_sensor" in {sensor.name for sensor in defs.sensors}
+
+
+def test_definitions_build_without_secrets(
+    project: AdlakeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ADLAKE_SECRET_CRM_HMAC_KEY")
+    secrets_file = project.resolve(project.secrets.file or "secrets.json")
+    secrets_file.parent.mkdir(parents=True, exist_ok=True)
+    secrets_file.write_text("{ this is not json")
+
+    defs = adlake.definitions.defs()
+    dg.Definitions.validate_loadable(defs)
+
+    with pytest.raises(SecretNotFound, match="not valid JSON"):
+        defs.resources["secrets"].get("crm_hmac_key")
+
+
+def test_definitions_build_without_network(
+    project: AdlakeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[object] = []
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        calls.append(args)
+        raise OSError("network call while building Definitions")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+
+    defs = adlake.definitions.defs()
+    dg.Definitions.validate_loadable(defs)
+
+    assert calls == []
+
+
+def graph_snapshot(defs: dg.Definitions) -> list[dict[str, Any]]:
+    """A deterministic description of every asset: what an accidental change would alter."""
+    specs = specs_by_key(defs)
+    assets_defs = {assets_def.key: assets_def for assets_def in defs.assets}
+    rows = []
+    for asset_key in sorted(specs, key=lambda k: k.to_user_string()):
+        spec = specs[asset_key]
+        policy = assets_defs[asset_key].backfill_policy
+        condition = spec.automation_condition
+        rows.append(
+            {
+                "key": asset_key.to_user_string(),
+                "group": spec.group_name,
+                "kinds": sorted(spec.kinds),
+                "deps": [
+                    {
+                        "key": dep.asset_key.to_user_string(),
+                        "partition_mapping": _mapping(dep.partition_mapping),
+                    }
+                    for dep in sorted(spec.deps, key=lambda d: d.asset_key.to_user_string())
+                ],
+                "partitions": _partitions(spec.partitions_def),
+                "checks": sorted(
+                    (
+                        {"name": check.name, "blocking": check.blocking}
+                        for check in assets_defs[asset_key].check_specs
+                    ),
+                    key=lambda c: str(c["name"]),
+                ),
+                "automation_condition": condition.get_label() if condition else None,
+                "freshness": _freshness(spec.freshness_policy),
+                "backfill_policy": (
+                    {
+                        "type": policy.policy_type.value,
+                        "max_partitions_per_run": policy.max_partitions_per_run,
+                    }
+                    if policy
+                    else None
+                ),
+            }
+        )
+    return rows
+
+
+def _mapping(mapping: dg.PartitionMapping | None) -> dict[str, Any] | None:
+    if mapping is None:
+        return None
+    if isinstance(mapping, dg.TimeWindowPartitionMapping):
+        return {
+            "type": "time_window",
+            "start_offset": mapping.start_offset,
+            "end_offset": mapping.end_offset,
+        }
+    return {"type": type(mapping).__name__}
+
+
+def _freshness(policy: dg.FreshnessPolicy | None) -> dict[str, Any] | None:
+    if policy is None:
+        return None
+    windows = {
+        f"{name}_hours": window.to_timedelta().total_seconds() / 3600
+        for name in ("fail_window", "warn_window")
+        if (window := getattr(policy, name, None)) is not None
+    }
+    return {"type": type(policy).__name__, **windows}
+
+
+def _partitions(partitions: dg.PartitionsDefinition | None) -> dict[str, Any] | None:
+    if partitions is None:
+        return None
+    if isinstance(partitions, dg.DailyPartitionsDefinition):
+        return {
+            "type": "daily",
+            "start": partitions.start.date().isoformat(),
+            "timezone": partitions.timezone,
+            "end_offset": partitions.end_offset,
+        }
+    return {"type": type(partitions).__name__}
+
+
+def test_asset_graph_matches_snapshot(adlake_defs: dg.Definitions) -> None:
+    current = json.dumps(graph_snapshot(adlake_defs), indent=2, sort_keys=True) + "\n"
+    if os.environ.get(UPDATE_VARIABLE) == "1":
+        SNAPSHOT.parent.mkdir(parents=True, exist_ok=True)
+        SNAPSHOT.write_text(current)
+    how = f"If the change is intended, run {UPDATE_VARIABLE}=1 uv run pytest {__file__}"
+    assert SNAPSHOT.is_file(), f"{SNAPSHOT} is missing. {how}"
+    stored = SNAPSHOT.read_text()
+    diff = "".join(
+        difflib.unified_diff(
+            stored.splitlines(keepends=True),
+            current.splitlines(keepends=True),
+            "snapshot",
+            "definitions",
+        )
+    )
+    assert not diff, f"The asset graph changed:\n{diff}\n{how}"
