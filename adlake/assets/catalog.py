@@ -7,8 +7,8 @@ from adlake.assets.partitions import after_upstream_updates, daily_partitions
 from adlake.config import AdlakeConfig, DatasetConfig
 from adlake.lake.deliveries import DeliveryLedger
 from adlake.lake.zones import Zone, dataset_prefix
-from adlake.resources.catalog import DuckDBCatalogResource
-from adlake.resources.lake import LocalLakeResource
+from adlake.resources.catalog import CatalogResource
+from adlake.resources.lake import LakeResource
 from adlake.transform.clean import CLEAN_FILE
 
 
@@ -43,8 +43,8 @@ def build_catalog_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.As
     )
     def _catalog(
         context: dg.AssetExecutionContext,
-        lake: LocalLakeResource,
-        catalog: DuckDBCatalogResource,
+        lake: LakeResource,
+        catalog: CatalogResource,
     ) -> dg.MaterializeResult:
         store = lake.lake()
         targets = list(context.partition_keys)

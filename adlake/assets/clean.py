@@ -9,8 +9,8 @@ from adlake.assets.partitions import after_upstream_updates, daily_partitions
 from adlake.config import AdlakeConfig, DatasetConfig
 from adlake.lake.deliveries import DeliveryLedger
 from adlake.resources.engine import DuckDBEngineResource
-from adlake.resources.lake import LocalLakeResource
-from adlake.resources.secrets import LocalSecretsResource
+from adlake.resources.lake import LakeResource
+from adlake.resources.secrets import SecretsResource
 from adlake.transform.clean import CleanInput, CleanOutcome, DatasetRef
 from adlake.transform.pii_scan import clear_pii_counts
 from adlake.transform.preview import markdown_preview
@@ -75,9 +75,9 @@ def build_clean_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.Asse
     )
     def _clean(
         context: dg.AssetExecutionContext,
-        lake: LocalLakeResource,
+        lake: LakeResource,
         engine: DuckDBEngineResource,
-        secrets: LocalSecretsResource,
+        secrets: SecretsResource,
     ) -> dg.MaterializeResult:
         store = lake.lake()
         targets = list(context.partition_keys)

@@ -8,7 +8,7 @@ from adlake.assets.partitions import daily_partitions
 from adlake.config import AdlakeConfig, DatasetConfig
 from adlake.lake.deliveries import DeliveryLedger
 from adlake.lake.landing import landing_prefix, scan_landing
-from adlake.resources.lake import LocalLakeResource
+from adlake.resources.lake import LakeResource
 
 NO_QUARANTINED_FILES = "no_quarantined_files"
 
@@ -47,7 +47,7 @@ def build_raw_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.Assets
         metadata={"landing": landing_prefix(source, dataset)},
     )
     def _raw(
-        context: dg.AssetExecutionContext, config: RawIngestConfig, lake: LocalLakeResource
+        context: dg.AssetExecutionContext, config: RawIngestConfig, lake: LakeResource
     ) -> dg.MaterializeResult:
         store = lake.lake()
         ledger = DeliveryLedger(store, source, dataset)

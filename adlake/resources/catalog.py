@@ -8,7 +8,15 @@ from pydantic import Field
 from adlake.catalog.duckdb_catalog import DuckDBCatalog
 
 
-class DuckDBCatalogResource(dg.ConfigurableResource):
+class CatalogResource(dg.ConfigurableResource):
+    """Where clean datasets are registered for queries, whatever the profile."""
+
+    def catalog(self) -> DuckDBCatalog:
+        """The catalog client."""
+        raise NotImplementedError
+
+
+class DuckDBCatalogResource(CatalogResource):
     """Registers clean datasets as views in a DuckDB file, one schema per source."""
 
     path: str = Field(description="Absolute path of the catalog DuckDB file.")

@@ -10,7 +10,15 @@ from pydantic import Field
 from adlake.lake import Lake
 
 
-class LocalLakeResource(dg.ConfigurableResource):
+class LakeResource(dg.ConfigurableResource):
+    """The lake, wherever the profile puts it; assets and sensors ask only for ``lake()``."""
+
+    def lake(self) -> Lake:
+        """The lake these settings point at."""
+        raise NotImplementedError
+
+
+class LocalLakeResource(LakeResource):
     """The lake in a local folder (``.adlake/lake`` by default)."""
 
     root: str = Field(description="Absolute folder of the lake.")

@@ -21,7 +21,19 @@ class SecretNotFound(KeyError):
         return str(self.args[0])
 
 
-class LocalSecretsResource(dg.ConfigurableResource):
+class SecretsResource(dg.ConfigurableResource):
+    """Secrets by name, whatever the profile keeps them in; values are never logged."""
+
+    def get(self, name: str) -> str:
+        """The value of secret ``name``; SecretNotFound says where to set it."""
+        raise NotImplementedError
+
+    def get_bytes(self, name: str) -> bytes:
+        """The value of secret ``name`` as UTF-8 bytes (HMAC keys)."""
+        return self.get(name).encode()
+
+
+class LocalSecretsResource(SecretsResource):
     """Reads ``<env_prefix><NAME>`` from the environment, then ``file`` (a JSON object)."""
 
     env_prefix: str = Field(default="ADLAKE_SECRET_", description="Environment variable prefix.")
@@ -44,6 +56,3 @@ class LocalSecretsResource(dg.ConfigurableResource):
         where = f' or add "{name}" to {self.file}' if self.file else ""
         raise SecretNotFound(f"secret '{name}' is not set: set {variable}{where}")
 
-    def get_bytes(self, name: str) -> bytes:
-        """The value of secret ``name`` as UTF-8 bytes (HMAC keys)."""
-        return self.get(name).encode()

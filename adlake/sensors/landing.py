@@ -18,7 +18,7 @@ from adlake.assets.raw import RawIngestConfig
 from adlake.config import AdlakeConfig, DatasetConfig
 from adlake.lake.deliveries import DeliveryLedger
 from adlake.lake.landing import LandingFile, UnplacedFile, landing_prefix, scan_landing
-from adlake.resources.lake import LocalLakeResource
+from adlake.resources.lake import LakeResource
 
 
 def build_landing_sensors(config: AdlakeConfig) -> dg.Definitions:
@@ -110,7 +110,7 @@ def build_landing_sensor(
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Watches {prefix}/ and requests a raw run per delivered file.",
     )
-    def _landing_sensor(context: dg.SensorEvaluationContext, lake: LocalLakeResource):
+    def _landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
         store = lake.lake()
         files, unplaced = scan_landing(store, source, dataset, spec.landing)
         for file in unplaced:
