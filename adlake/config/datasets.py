@@ -1,30 +1,16 @@
-"""The pydantic models of ``adlake.yaml`` and the loader that turns mistakes into clear errors.
-
-Configuration is data: sources, datasets, PII policies and the profile are declared here and
-asset factories turn them into definitions. Every model forbids unknown keys so a typo fails
-loudly, and :func:`load_config` reports the file, the dotted key, the bad value, what is allowed
-and how to fix it.
-"""
+"""Models of what a source delivers: datasets, columns, PII policies, landing and partitions."""
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import date
-from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import phonenumbers
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from adlake.config_errors import did_you_mean, format_validation_error, problem
-
-DEFAULT_CONFIG_FILE = "adlake.yaml"
-CONFIG_ENV_VAR = "ADLAKE_CONFIG"
-
-NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
-Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+from adlake.config.base import Name, _Model
+from adlake.config.errors import did_you_mean, problem
 
 ColumnType = Literal[
     "string",
@@ -38,14 +24,6 @@ ColumnType = Literal[
     "timestamp_tz",
 ]
 Identifier = Literal["email", "phone", "first_name", "last_name", "zip", "maid", "other"]
-
-
-class ConfigError(ValueError):
-    """adlake.yaml is missing, unreadable or invalid; the message says where and how to fix it."""
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class PiiConfig(_Model):
@@ -287,143 +265,3 @@ class SourceConfig(_Model):
     kind: Literal["push"] = Field(description="push: a partner drops files into landing.")
     description: str = Field("", description="Shown in the Dagster UI.")
     datasets: dict[Name, DatasetConfig] = Field(min_length=1, description="Datasets by name.")
-
-
-class LakeConfig(_Model):
-    """Where the zones live."""
-
-    root: str = Field(".adlake/lake", description="Folder of the lake (local profile).")
-
-
-class CatalogConfig(_Model):
-    """Where clean tables are registered."""
-
-    duckdb_path: str = Field(".adlake/catalog.duckdb", description="DuckDB catalog file (local).")
-
-
-class SecretsConfig(_Model):
-    """Where secrets come from on the local profile: environment first, then a JSON file."""
-
-    env_prefix: str = Field("ADLAKE_SECRET_", description="Env var prefix: ADLAKE_SECRET_<NAME>.")
-    file: str | None = Field(".adlake/secrets.json", description="JSON file of name -> value.")
-
-
-class EngineConfig(_Model):
-    """Limits for the in-process DuckDB engine."""
-
-    memory_limit: str = Field(
-        "768MB",
-        pattern=r"^\d+(\.\d+)?\s*(KB|MB|GB|KiB|MiB|GiB)$",
-        description="DuckDB memory_limit for a clean run, e.g. 768MB.",
-    )
-    threads: int = Field(2, ge=1, le=256, description="DuckDB worker threads.")
-
-
-class SensorConfig(_Model):
-    """How the landing sensors tick."""
-
-    interval_seconds: int = Field(30, ge=5, description="Seconds between landing sensor ticks.")
-    max_files_per_tick: int = Field(100, ge=1, description="Bounded work per tick.")
-
-
-class AdlakeConfig(_Model):
-    """The whole of adlake.yaml."""
-
-    profile: Literal["local"] = Field("local", description="Which resources back the lake.")
-    lake: LakeConfig = Field(default_factory=LakeConfig, description="Lake location.")
-    catalog: CatalogConfig = Field(default_factory=CatalogConfig, description="Catalog location.")
-    secrets: SecretsConfig = Field(default_factory=SecretsConfig, description="Secrets lookup.")
-    engine: EngineConfig = Field(default_factory=EngineConfig, description="Engine limits.")
-    sensors: SensorConfig = Field(default_factory=SensorConfig, description="Sensor pacing.")
-    sources: dict[Name, SourceConfig] = Field(default_factory=dict, description="Sources by name.")
-    base_dir: str = Field(
-        ".", description="Folder relative paths resolve from (set by the loader)."
-    )
-
-    def resolve(self, path: str) -> Path:
-        """Return ``path`` made absolute against the folder of the config file."""
-        candidate = Path(path).expanduser()
-        return candidate if candidate.is_absolute() else Path(self.base_dir) / candidate
-
-    def datasets(self) -> list[tuple[str, str, DatasetConfig]]:
-        """Every (source, dataset, config) in declaration order."""
-        return [
-            (source_name, dataset_name, dataset)
-            for source_name, source in self.sources.items()
-            for dataset_name, dataset in source.datasets.items()
-        ]
-
-
-def config_path() -> Path:
-    """The configuration file to load: ``$ADLAKE_CONFIG`` or ``./adlake.yaml``."""
-    return Path(os.environ.get(CONFIG_ENV_VAR) or DEFAULT_CONFIG_FILE).resolve()
-
-
-def load_config(path: str | Path | None = None) -> AdlakeConfig:
-    """Read and validate adlake.yaml; raise ConfigError naming file, key, value and fix."""
-    file = Path(path).resolve() if path else config_path()
-    if not file.is_file():
-        raise ConfigError(
-            f"{file}: configuration file not found. Fix: create it (copy the README's sample) "
-            f"or set {CONFIG_ENV_VAR} to the path of your adlake.yaml."
-        )
-    try:
-        data = yaml.load(file.read_text(encoding="utf-8"), Loader=_StrictLoader)
-    except UnicodeDecodeError as exc:
-        raise ConfigError(
-            f"{file}: byte {exc.start} is not UTF-8. Fix: save the file as UTF-8."
-        ) from None
-    except OSError as exc:
-        raise ConfigError(
-            f"{file}: cannot be read ({exc.strerror}). Fix: check its permissions."
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(_yaml_message(file, exc)) from None
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise ConfigError(
-            f"{file}: the top level is a {type(data).__name__}, not a mapping of keys. Fix: start "
-            "the file with keys such as 'profile: local' and 'sources:'."
-        )
-    data.setdefault("base_dir", str(file.parent))
-    try:
-        return AdlakeConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(format_validation_error(file, exc, AdlakeConfig)) from None
-
-
-def _yaml_message(file: Path, exc: yaml.YAMLError) -> str:
-    mark = getattr(exc, "problem_mark", None)
-    where = f" line {mark.line + 1}, column {mark.column + 1}:" if mark else ""
-    problem_text = getattr(exc, "problem", None) or "invalid YAML"
-    context = getattr(exc, "context", None)
-    detail = f"{problem_text} ({context})" if context else problem_text
-    fix = (
-        "keep one of the two, or rename the other"
-        if "appears twice" in problem_text
-        else "correct the YAML syntax on that line (indentation, a missing ':', or a closing "
-        "bracket or quote)"
-    )
-    return f"{file}:{where} invalid YAML: {detail}. Fix: {fix}."
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """A safe YAML loader that refuses a key written twice instead of keeping the last one."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
-        seen: dict[object, int] = {}
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            line = key_node.start_mark.line + 1
-            if isinstance(key, str) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    f"while reading the mapping that starts on line {node.start_mark.line + 1}",
-                    node.start_mark,
-                    f"key '{key}' appears twice (lines {seen[key]} and {line}); the second "
-                    "would silently replace the first",
-                    key_node.start_mark,
-                )
-            if isinstance(key, str):
-                seen[key] = line
-        return super().construct_mapping(node, deep=deep)

@@ -1,0 +1,56 @@
+"""The pydantic models of ``adlake.yaml`` and the loader that turns mistakes into clear errors.
+
+Configuration is data: sources, datasets, PII policies and the profile are declared in
+adlake.yaml and asset factories turn them into definitions. Every model forbids unknown keys
+so a typo fails loudly, and :func:`load_config` reports the file, the dotted key, the bad value,
+what is allowed and how to fix it. No Dagster here.
+"""
+
+from adlake.config.base import NAME_PATTERN, ConfigError, Name
+from adlake.config.datasets import (
+    ColumnConfig,
+    ColumnType,
+    CsvOptions,
+    DatasetConfig,
+    Identifier,
+    LandingConfig,
+    PartitionConfig,
+    PiiConfig,
+    RetentionConfig,
+    SourceConfig,
+)
+from adlake.config.loader import CONFIG_ENV_VAR, DEFAULT_CONFIG_FILE, config_path, load_config
+from adlake.config.profile import (
+    AdlakeConfig,
+    CatalogConfig,
+    EngineConfig,
+    LakeConfig,
+    SecretsConfig,
+    SensorConfig,
+)
+
+__all__ = [
+    "CONFIG_ENV_VAR",
+    "DEFAULT_CONFIG_FILE",
+    "NAME_PATTERN",
+    "AdlakeConfig",
+    "CatalogConfig",
+    "ColumnConfig",
+    "ColumnType",
+    "ConfigError",
+    "CsvOptions",
+    "DatasetConfig",
+    "EngineConfig",
+    "Identifier",
+    "LakeConfig",
+    "LandingConfig",
+    "Name",
+    "PartitionConfig",
+    "PiiConfig",
+    "RetentionConfig",
+    "SecretsConfig",
+    "SensorConfig",
+    "SourceConfig",
+    "config_path",
+    "load_config",
+]
