@@ -4,12 +4,13 @@ import dagster as dg
 
 from adlake.assets.keys import dataset_key
 from adlake.assets.partitions import after_upstream_updates, daily_partitions
+from adlake.catalog.table import CatalogTable
 from adlake.config import AdlakeConfig, DatasetConfig
 from adlake.lake.deliveries import DeliveryLedger
 from adlake.lake.zones import Zone, dataset_prefix
 from adlake.resources.catalog import CatalogResource
 from adlake.resources.lake import LakeResource
-from adlake.transform.clean import CLEAN_FILE
+from adlake.transform.clean import CLEAN_FILE, clean_schema
 
 
 def build_catalog_defs(config: AdlakeConfig) -> dg.Definitions:
@@ -55,14 +56,17 @@ def build_catalog_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.As
                 description=f"{source}/{dataset} has no clean partition yet, so there is nothing "
                 f"to register; materialize {clean_key} first"
             )
-        clean_glob = store.local_path(clean_prefix) + f"/dt=*/{CLEAN_FILE}"
         registration = catalog.catalog().register(
-            source,
-            dataset,
-            clean_glob,
-            spec.description or f"{source}/{dataset}",
-            column_notes(spec),
-            targets,
+            CatalogTable(
+                source=source,
+                dataset=dataset,
+                description=spec.description or f"{source}/{dataset}",
+                location=store.url(clean_prefix),
+                columns=tuple(clean_schema(spec)),
+                partitions=tuple(targets),
+                column_notes=column_notes(spec),
+                file_name=CLEAN_FILE,
+            )
         )
         ledger = DeliveryLedger(store, source, dataset)
         archived = [d.landing_path for d in ledger.for_dates(targets) if ledger.archive(d)]
@@ -71,9 +75,13 @@ def build_catalog_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.As
         return dg.MaterializeResult(
             metadata={
                 "table": registration.table,
-                "location": dg.MetadataValue.path(registration.location),
+                "location": registration.location,
                 "partitions_in_catalog": len(registration.partitions),
-                "rows_in_these_partitions": registration.rows_in_partitions,
+                **(
+                    {"rows_in_these_partitions": registration.rows_in_partitions}
+                    if registration.rows_in_partitions is not None
+                    else {}
+                ),
                 "landing_files_archived": len(archived),
                 "query": dg.MetadataValue.md(
                     f"```sql\nSELECT * FROM {registration.table} "

@@ -6,23 +6,12 @@ moment it is published; registering only (re)creates the view and records its co
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from adlake.catalog.table import CatalogTable, TableRegistration
 from adlake.transform.readers import sql_string
-
-
-@dataclass(frozen=True)
-class TableRegistration:
-    """What the catalog holds for one dataset after registering it."""
-
-    table: str
-    location: str
-    partitions: list[str]
-    rows_in_partitions: int
 
 
 class DuckDBCatalog:
@@ -31,18 +20,12 @@ class DuckDBCatalog:
     def __init__(self, path: str | Path) -> None:
         self.path = str(path)
 
-    def register(
-        self,
-        schema: str,
-        table: str,
-        clean_glob: str,
-        description: str,
-        column_notes: dict[str, str],
-        partitions: Sequence[str],
-    ) -> TableRegistration:
-        """Create or refresh ``schema.table`` over the clean files; count the partitions' rows."""
+    def register(self, table: CatalogTable) -> TableRegistration:
+        """Create or refresh ``<source>.<dataset>`` over the clean files; count the rows."""
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        name = f'"{schema}"."{table}"'
+        schema = table.source
+        name = f'"{schema}"."{table.dataset}"'
+        clean_glob = f"{table.location}/dt=*/{table.file_name}"
         source = (
             f"read_parquet({sql_string(clean_glob)}, hive_partitioning=true, "
             "hive_types={'dt': DATE}, union_by_name=true)"
@@ -50,13 +33,13 @@ class DuckDBCatalog:
         with duckdb.connect(self.path) as con:
             con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {source}")
-            con.execute(f"COMMENT ON VIEW {name} IS {sql_string(description)}")
-            for column, note in column_notes.items():
+            con.execute(f"COMMENT ON VIEW {name} IS {sql_string(table.description)}")
+            for column, note in table.column_notes.items():
                 con.execute(f'COMMENT ON COLUMN {name}."{column}" IS {sql_string(note)}')
             known = [
                 str(row[0])
                 for row in con.execute(f"SELECT DISTINCT dt FROM {name} ORDER BY dt").fetchall()
             ]
-            wanted = ", ".join(f"DATE {sql_string(dt)}" for dt in partitions) or "NULL"
+            wanted = ", ".join(f"DATE {sql_string(dt)}" for dt in table.partitions) or "NULL"
             rows = con.execute(f"SELECT count(*) FROM {name} WHERE dt IN ({wanted})").fetchone()[0]
-        return TableRegistration(f"{schema}.{table}", clean_glob, known, int(rows))
+        return TableRegistration(f"{schema}.{table.dataset}", clean_glob, known, int(rows))

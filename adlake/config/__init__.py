@@ -21,10 +21,14 @@ from adlake.config.datasets import (
 )
 from adlake.config.loader import CONFIG_ENV_VAR, DEFAULT_CONFIG_FILE, config_path, load_config
 from adlake.config.profile import (
+    PROFILE_ENV_VAR,
     AdlakeConfig,
+    AwsConfig,
+    AwsLakeConfig,
     CatalogConfig,
     EngineConfig,
     LakeConfig,
+    NotificationsConfig,
     SecretsConfig,
     SensorConfig,
 )
@@ -33,7 +37,10 @@ __all__ = [
     "CONFIG_ENV_VAR",
     "DEFAULT_CONFIG_FILE",
     "NAME_PATTERN",
+    "PROFILE_ENV_VAR",
     "AdlakeConfig",
+    "AwsConfig",
+    "AwsLakeConfig",
     "CatalogConfig",
     "ColumnConfig",
     "ColumnType",
@@ -45,6 +52,7 @@ __all__ = [
     "LakeConfig",
     "LandingConfig",
     "Name",
+    "NotificationsConfig",
     "PartitionConfig",
     "PiiConfig",
     "RetentionConfig",

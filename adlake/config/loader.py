@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from adlake.config.base import ConfigError
 from adlake.config.errors import format_validation_error
-from adlake.config.profile import AdlakeConfig
+from adlake.config.profile import PROFILE_ENV_VAR, AdlakeConfig
 
 DEFAULT_CONFIG_FILE = "adlake.yaml"
 CONFIG_ENV_VAR = "ADLAKE_CONFIG"
@@ -49,6 +49,8 @@ def load_config(path: str | Path | None = None) -> AdlakeConfig:
             "the file with keys such as 'profile: local' and 'sources:'."
         )
     data.setdefault("base_dir", str(file.parent))
+    if os.environ.get(PROFILE_ENV_VAR):
+        data["profile"] = os.environ[PROFILE_ENV_VAR]
     try:
         return AdlakeConfig.model_validate(data)
     except ValidationError as exc:

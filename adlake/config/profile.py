@@ -5,10 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from adlake.config.base import Name, _Model
 from adlake.config.datasets import DatasetConfig, SourceConfig
+from adlake.config.errors import problem
+
+PROFILE_ENV_VAR = "ADLAKE_PROFILE"
 
 
 class LakeConfig(_Model):
@@ -48,10 +51,61 @@ class SensorConfig(_Model):
     max_files_per_tick: int = Field(100, ge=1, description="Bounded work per tick.")
 
 
+class NotificationsConfig(_Model):
+    """Where pipeline run outcomes and quarantine events are announced (both profiles)."""
+
+    webhook_url: str | None = Field(
+        None, description="Optional HTTP(S) URL that receives each event as a JSON POST."
+    )
+    ui_base_url: str = Field(
+        "http://127.0.0.1:3000", description="Base URL of the Dagster UI, for links to runs."
+    )
+
+
+class AwsLakeConfig(_Model):
+    """The lake on S3: one bucket and prefix holding every zone, every object SSE-KMS encrypted."""
+
+    bucket: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", description="S3 bucket of the lake."
+    )
+    prefix: str = Field(
+        "adlake", pattern=r"^[A-Za-z0-9._/-]*$", description="Key prefix under which zones live."
+    )
+    kms_key_id: str = Field(
+        min_length=1, description="KMS key id, ARN or alias used for SSE-KMS on every write."
+    )
+
+
+class AwsConfig(_Model):
+    """The aws profile: S3 lake, Glue catalog, Secrets Manager secrets, SNS notifications."""
+
+    region: str = Field("us-east-1", description="AWS region of every service.")
+    endpoint_url: str | None = Field(
+        None, description="Custom endpoint for every AWS service (a moto server in tests)."
+    )
+    lake: AwsLakeConfig = Field(description="Where the lake lives on S3.")
+    glue_database_prefix: str = Field(
+        "", pattern=r"^[a-z0-9_]*$", description="Glue database of a source: prefix + source."
+    )
+    secrets_prefix: str = Field(
+        "adlake/", description="Secrets Manager id of a secret: prefix + secret name."
+    )
+    sns_topic_arn: str | None = Field(
+        None, description="SNS topic that receives run outcomes and quarantine events."
+    )
+
+
 class AdlakeConfig(_Model):
     """The whole of adlake.yaml."""
 
-    profile: Literal["local"] = Field("local", description="Which resources back the lake.")
+    profile: Literal["local", "aws"] = Field(
+        "local",
+        description=f"Which resources back the project; ${PROFILE_ENV_VAR} overrides it.",
+    )
+    aws: AwsConfig | None = Field(None, description="Settings of the aws profile.")
+    notifications: NotificationsConfig = Field(
+        default_factory=NotificationsConfig, description="Run and quarantine notifications."
+    )
     lake: LakeConfig = Field(default_factory=LakeConfig, description="Lake location.")
     catalog: CatalogConfig = Field(default_factory=CatalogConfig, description="Catalog location.")
     secrets: SecretsConfig = Field(default_factory=SecretsConfig, description="Secrets lookup.")
@@ -61,6 +115,16 @@ class AdlakeConfig(_Model):
     base_dir: str = Field(
         ".", description="Folder relative paths resolve from (set by the loader)."
     )
+
+    @model_validator(mode="after")
+    def _aws_needs_settings(self) -> AdlakeConfig:
+        if self.profile == "aws" and self.aws is None:
+            raise problem(
+                "profile 'aws' needs an 'aws' section (region, lake.bucket, lake.kms_key_id)",
+                "add it; the README's 'aws profile' section has a complete example",
+                key="aws",
+            )
+        return self
 
     def resolve(self, path: str) -> Path:
         """Return ``path`` made absolute against the folder of the config file."""

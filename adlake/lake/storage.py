@@ -59,6 +59,10 @@ class Lake:
         """The filesystem path of a lake-relative path."""
         return f"{self.root}/{path}".rstrip("/")
 
+    def url(self, path: str) -> str:
+        """The URL engines and catalogs use for ``path`` (a local path, or s3://... on S3)."""
+        return self.full(path)
+
     def local_path(self, path: str) -> str:
         """The local path an in-process engine (DuckDB) reads and writes for ``path``."""
         return self.full(path)

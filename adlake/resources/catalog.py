@@ -6,12 +6,13 @@ import dagster as dg
 from pydantic import Field
 
 from adlake.catalog.duckdb_catalog import DuckDBCatalog
+from adlake.catalog.table import Catalog
 
 
 class CatalogResource(dg.ConfigurableResource):
     """Where clean datasets are registered for queries, whatever the profile."""
 
-    def catalog(self) -> DuckDBCatalog:
+    def catalog(self) -> Catalog:
         """The catalog client."""
         raise NotImplementedError
 

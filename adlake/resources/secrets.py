@@ -55,4 +55,3 @@ class LocalSecretsResource(SecretsResource):
                 return values[name]
         where = f' or add "{name}" to {self.file}' if self.file else ""
         raise SecretNotFound(f"secret '{name}' is not set: set {variable}{where}")
-
