@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -25,6 +28,7 @@ AWS_VARIABLES = (
     "AWS_DEFAULT_PROFILE",
     "AWS_ROLE_ARN",
     "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ENDPOINT_URL",
 )
 
 
@@ -67,3 +71,51 @@ def adlake_defs(project: AdlakeConfig) -> dg.Definitions:
 def sample_landing(project: AdlakeConfig) -> list[Path]:
     """The sample deliveries of SAMPLE_DAYS, written into the project's landing zone."""
     return write_sample_landing(project.resolve(project.lake.root), SAMPLE_TODAY)
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A real moto server on loopback for the whole session (S3, KMS, Glue, Secrets, SNS, SQS)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsTestAccount]:
+    """Fake credentials pointed at the moto server, and a fresh bucket and KMS key.
+
+    moto keeps state for the whole session, so each test gets its own bucket name.
+    """
+    import boto3
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto_endpoint)
+    session = boto3.session.Session(region_name="us-east-1")
+    bucket = f"adlake-test-{uuid.uuid4().hex[:12]}"
+    session.client("s3", endpoint_url=moto_endpoint).create_bucket(Bucket=bucket)
+    key_id = session.client("kms", endpoint_url=moto_endpoint).create_key()["KeyMetadata"]["KeyId"]
+    yield AwsTestAccount(moto_endpoint, "us-east-1", bucket, key_id, session)
+
+
+@dataclass(frozen=True)
+class AwsTestAccount:
+    """What a test needs to talk to the moto server: endpoint, region, bucket, KMS key."""
+
+    endpoint_url: str
+    region: str
+    bucket: str
+    kms_key_id: str
+    session: Any
+
+    def client(self, service: str) -> Any:
+        """A boto3 client of the moto server."""
+        return self.session.client(service, endpoint_url=self.endpoint_url)
