@@ -25,11 +25,16 @@ class LandingFile:
     size: int
     mtime_ns: int
     dt: str
+    etag: str | None = None
 
     @property
     def run_key(self) -> str:
-        """Deterministic identity of this exact delivery: path, size and modification time."""
-        return f"{self.path}:{self.size}:{self.mtime_ns}"
+        """Deterministic identity of this exact delivery: path, size and ETag or mtime.
+
+        On S3 the ETag names the content version of the key; on a local disk the modification
+        time does.
+        """
+        return f"{self.path}:{self.size}:{self.etag or self.mtime_ns}"
 
     @property
     def delivery_id(self) -> str:
@@ -93,7 +98,7 @@ def scan_landing(
         if dt is None:
             unplaced.append(UnplacedFile(stored.path, _unplaced_reason(config)))
             continue
-        placed.append(LandingFile(stored.path, stored.size, stored.mtime_ns, dt))
+        placed.append(LandingFile(stored.path, stored.size, stored.mtime_ns, dt, stored.etag))
     placed.sort(key=lambda f: (f.mtime_ns, f.path))
     return placed, unplaced
 

@@ -36,6 +36,7 @@ class StoredFile:
     path: str
     size: int
     mtime_ns: int
+    etag: str | None = None
 
 
 @dataclass(frozen=True)
