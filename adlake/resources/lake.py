@@ -8,6 +8,7 @@ import dagster as dg
 from pydantic import Field
 
 from adlake.lake import Lake
+from adlake.lake.s3 import S3Lake
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -27,3 +28,19 @@ class LocalLakeResource(LakeResource):
         """The lake these settings point at, its folder created if missing."""
         Path(self.root).mkdir(parents=True, exist_ok=True)
         return Lake(self.root)
+
+
+class S3LakeResource(LakeResource):
+    """The lake under ``s3://<bucket>/<prefix>/``, every object written with SSE-KMS."""
+
+    bucket: str = Field(description="S3 bucket of the lake.")
+    prefix: str = Field(default="adlake", description="Key prefix under which the zones live.")
+    kms_key_id: str = Field(description="KMS key id, ARN or alias for SSE-KMS on every write.")
+    region: str = Field(default="us-east-1", description="AWS region of the bucket.")
+    endpoint_url: str | None = Field(
+        default=None, description="Custom S3 endpoint (a moto server in tests)."
+    )
+
+    def lake(self) -> Lake:
+        """The S3 lake these settings point at (no call is made until it is used)."""
+        return S3Lake(self.bucket, self.prefix, self.kms_key_id, self.region, self.endpoint_url)
