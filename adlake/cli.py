@@ -1,4 +1,4 @@
-"""``adlake`` command line: set up the local profile and write sample data."""
+"""``adlake`` command line: set up the local profile, write sample data, print the IAM policy."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import secrets
 import sys
 
 from adlake.config import ConfigError, load_config
+from adlake.iam import IamPolicyError, build_iam_policy
 from adlake.lake.landing import today_utc
 from adlake.sample_data import write_sample_landing
 
@@ -49,17 +50,33 @@ def init_local(days: int) -> str:
     return "; ".join(notes)
 
 
+def iam_policy(account_id: str | None) -> str:
+    """The IAM policy JSON of the configured project; how ARNs were derived goes to stderr."""
+    result = build_iam_policy(load_config(), account_id)
+    for note in result.notes:
+        sys.stderr.write(f"adlake: note: {note}\n")
+    return json.dumps(result.document, indent=2)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``adlake`` command."""
     parser = argparse.ArgumentParser(prog="adlake", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     init = commands.add_parser("init", help="prepare the local profile and write sample data")
     init.add_argument("--days", type=int, default=3, help="days of sample deliveries (0: none)")
+    policy = commands.add_parser(
+        "iam-policy", help="print the least-privilege IAM policy JSON of the aws profile"
+    )
+    policy.add_argument(
+        "--account-id", help="12-digit AWS account of the Glue, Secrets Manager and KMS ARNs"
+    )
     args = parser.parse_args(argv)
     try:
         if args.command == "init":
             sys.stdout.write(init_local(args.days) + "\n")
-    except ConfigError as exc:
+        elif args.command == "iam-policy":
+            sys.stdout.write(iam_policy(args.account_id) + "\n")
+    except (ConfigError, IamPolicyError) as exc:
         sys.stderr.write(f"adlake: {exc}\n")
         return 2
     return 0

@@ -12,6 +12,7 @@ from adlake.config import load_config
 from adlake.resources import build_resources
 from adlake.sensors.automation import build_automation_sensors
 from adlake.sensors.landing import build_landing_sensors
+from adlake.sensors.notifications import build_notification_defs
 
 
 @dg.definitions
@@ -24,6 +25,7 @@ def defs() -> dg.Definitions:
         build_catalog_defs(config),
         build_landing_sensors(config),
         build_automation_sensors(config.sensors.interval_seconds),
+        build_notification_defs(config),
         # one step per run is the norm here: run it in the run's process, not a subprocess
         dg.Definitions(resources=build_resources(config), executor=dg.in_process_executor),
     )

@@ -106,8 +106,11 @@ def test_sensors_run_by_default(adlake_defs: dg.Definitions, project: AdlakeConf
         f"{layer}_automation_sensor": {key(layer, s, d) for s, d in DATASETS}
         for layer in ("clean", "catalog")
     }
+    notifications = {"run_success_notification_sensor", "run_failure_notification_sensor"}
     sensors = {sensor.name: sensor for sensor in adlake_defs.sensors}
-    assert set(sensors) == set(landing) | set(automation)
+    assert set(sensors) == set(landing) | set(automation) | notifications
+    for name in notifications:
+        assert sensors[name].default_status == dg.DefaultSensorStatus.RUNNING, name
     for name, targets in {**landing, **automation}.items():
         sensor = sensors[name]
         assert sensor.default_status == dg.DefaultSensorStatus.RUNNING, name

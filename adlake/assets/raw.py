@@ -8,7 +8,9 @@ from adlake.assets.partitions import daily_partitions
 from adlake.config import AdlakeConfig, DatasetConfig
 from adlake.lake.deliveries import DeliveryLedger
 from adlake.lake.landing import landing_prefix, scan_landing
+from adlake.notify import NotificationError, file_quarantined_event
 from adlake.resources.lake import LakeResource
+from adlake.resources.notifier import NotifierResource
 
 NO_QUARANTINED_FILES = "no_quarantined_files"
 
@@ -47,7 +49,10 @@ def build_raw_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.Assets
         metadata={"landing": landing_prefix(source, dataset)},
     )
     def _raw(
-        context: dg.AssetExecutionContext, config: RawIngestConfig, lake: LakeResource
+        context: dg.AssetExecutionContext,
+        config: RawIngestConfig,
+        lake: LakeResource,
+        notifier: NotifierResource,
     ) -> dg.MaterializeResult:
         store = lake.lake()
         ledger = DeliveryLedger(store, source, dataset)
@@ -74,6 +79,9 @@ def build_raw_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.Assets
                     f"{delivery.landing_path}: {delivery.problem}; the copy is kept at "
                     f"{delivery.raw_path} and the reason in the quarantine zone. Fix: ask the "
                     "partner to deliver the file again"
+                )
+                _announce_quarantine(
+                    context, notifier, key, delivery.landing_path, delivery.problem
                 )
             elif outcome.action == "duplicate":
                 context.log.info(
@@ -116,3 +124,26 @@ def build_raw_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.Assets
         )
 
     return _raw
+
+
+def _announce_quarantine(
+    context: dg.AssetExecutionContext,
+    notifier: NotifierResource,
+    key: dg.AssetKey,
+    landing_path: str,
+    problem: str | None,
+) -> None:
+    """Send the file_quarantined event; the file is already safe, so a failed send only warns."""
+    event = file_quarantined_event(
+        run_id=context.run.run_id,
+        job=context.run.job_name,
+        ui_base_url=notifier.ui_base_url,
+        asset_key=key.to_user_string(),
+        partition=context.partition_key,
+        landing_path=landing_path,
+        reason=problem or "unreadable file",
+    )
+    try:
+        notifier.notify(event)
+    except NotificationError as exc:
+        context.log.warning(f"{landing_path}: quarantine notification not sent: {exc}")

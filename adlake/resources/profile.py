@@ -8,6 +8,7 @@ from adlake.config import AdlakeConfig
 from adlake.resources.catalog import DuckDBCatalogResource
 from adlake.resources.engine import DuckDBEngineResource
 from adlake.resources.lake import LocalLakeResource
+from adlake.resources.notifier import build_notifier
 from adlake.resources.secrets import LocalSecretsResource
 
 
@@ -24,4 +25,5 @@ def build_resources(config: AdlakeConfig) -> dict[str, Any]:
         "engine": DuckDBEngineResource(
             memory_limit=config.engine.memory_limit, threads=config.engine.threads
         ),
+        "notifier": build_notifier(config),
     }
