@@ -17,7 +17,8 @@ import pytest
 
 from adlake.config import AdlakeConfig, AwsConfig, AwsLakeConfig
 from adlake.notify import NotificationError, file_quarantined_event
-from adlake.resources.notifier import LogNotifierResource, SnsNotifierResource, build_notifier
+from adlake.resources import build_resources
+from adlake.resources.notifier import LogNotifierResource, SnsNotifierResource
 from adlake.sensors.notifications import build_notification_defs
 from adlake_tests.conftest import SAMPLE_DAYS, AwsTestAccount
 from adlake_tests.test_dagster_flow import POS_ROWS, RANGE, clean_and_catalog, layer, materialize
@@ -243,7 +244,7 @@ def test_missing_topic_names_it_and_does_not_fail_the_raw_run(
 
 
 def test_the_notifier_follows_the_profile(project: AdlakeConfig) -> None:
-    local = build_notifier(project)
+    local = build_resources(project)["notifier"]
     assert type(local) is LogNotifierResource
     assert local.ui_base_url == project.notifications.ui_base_url
     topic = "arn:aws:sns:eu-west-1:123456789012:adlake-events"
@@ -253,7 +254,9 @@ def test_the_notifier_follows_the_profile(project: AdlakeConfig) -> None:
         lake=AwsLakeConfig(bucket="acme-adlake", kms_key_id="k"),
         sns_topic_arn=topic,
     )
-    on_aws = build_notifier(project.model_copy(update={"profile": "aws", "aws": settings}))
+    on_aws = build_resources(project.model_copy(update={"profile": "aws", "aws": settings}))[
+        "notifier"
+    ]
     assert type(on_aws) is SnsNotifierResource
     assert (on_aws.topic_arn, on_aws.region, on_aws.endpoint_url) == (
         topic,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dagster as dg
 from pydantic import Field
 
-from adlake.config import AdlakeConfig
+from adlake.config import AwsConfig, NotificationsConfig
 from adlake.notify import (
     LogPublisher,
     NotificationEvent,
@@ -80,14 +80,12 @@ class SnsNotifierResource(NotifierResource):
         return [topic, *self._log_and_webhook()]
 
 
-def build_notifier(config: AdlakeConfig) -> NotifierResource:
-    """The notifier of the configured profile: SNS on aws when a topic is set, else the log."""
-    common = {
-        "ui_base_url": config.notifications.ui_base_url,
-        "webhook_url": config.notifications.webhook_url,
-    }
-    aws = config.aws
-    if config.profile == "aws" and aws is not None and aws.sns_topic_arn:
+def build_notifier(
+    notifications: NotificationsConfig, aws: AwsConfig | None = None
+) -> NotifierResource:
+    """SNS (plus the optional webhook) when an aws topic is given, else the log and webhook."""
+    common = {"ui_base_url": notifications.ui_base_url, "webhook_url": notifications.webhook_url}
+    if aws is not None and aws.sns_topic_arn:
         return SnsNotifierResource(
             topic_arn=aws.sns_topic_arn, region=aws.region, endpoint_url=aws.endpoint_url, **common
         )
