@@ -2,14 +2,15 @@
 
 Phase one is a single streaming DuckDB query over every delivery that casts, validates and
 attributes each row to a daily partition. Its rows leave as Arrow batches that are appended,
-split by partition, to uncompressed Arrow IPC files in scratch, so memory holds a few batches
-whatever the input size. Phase two finishes the partitions in parallel: each is memory-mapped
-back, put in delivery order (delivery, then record), deduplicated on the primary key (latest
-delivery, then latest record, wins), PII-hashed and written as zstd Parquet. Hashing after
-deduplication hashes each kept row once, on all cores. Rows stay in delivery order, so a re-run
-writes byte-identical files without a sort. Clean and quarantine files are published atomically.
-Rows that fail casting or validation go to quarantine with file, line and reason; their PII is
-protected there exactly as in the clean zone.
+split by day, to uncompressed Arrow IPC files in scratch, so memory holds a few batches whatever
+the input size. Phase two finishes the days in parallel, one cursor per worker thread: a day is
+memory-mapped back, put in delivery order (delivery, then record), deduplicated on the primary
+key (latest delivery, then latest record, wins), PII-hashed and written as zstd Parquet; a day
+too big for its share of the memory limit is done by DuckDB instead, which spills to disk.
+Hashing after deduplication hashes each kept row once, on all cores. Rows are written in
+delivery order, so a re-run writes byte-identical files. Clean and quarantine files are
+published atomically. Rows that fail casting or validation go to quarantine with file, line
+and reason; their PII is protected there exactly as in the clean zone.
 """
 
 from __future__ import annotations
@@ -17,17 +18,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from functools import partial
 
 import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
 
@@ -160,37 +162,48 @@ def clean_partitions(
             outcome.warnings.extend(read.warnings)
             reads.append((rank, item, read))
         for folder in ("stage", "out"):
-            lake.filesystem.create_dir(lake.full(f"{scratch}/{folder}"), recursive=True)
-        stager = _Stager(lake.local_path(f"{scratch}/stage"), [i.delivery_id for i in inputs])
+            os.makedirs(_local(lake, f"{scratch}/{folder}"), exist_ok=True)
+        stager = _Stager(_local(lake, f"{scratch}/stage"))
+        budget = _bytes(engine.memory_limit) // (4 * engine.threads)
+        run = _Run(con, lake, ref, scratch, inputs, stager, budget)
         with stager:
             if reads and days:
-                _stage_rows(con, spec, reads, days, stager)
-        paths = {item.path: item.delivery_id for _, item, _ in reads}
-        placed = place_quarantined_lines(con, spec, paths, stager.invalid_path)
-        extra = problems + (_reject_rows(con, spec, reads, hmac_keys, placed) if reads else [])
-        _register_extra(con, extra)
+                _stage_rows(run, reads, days)
         con.execute("SET preserve_insertion_order=true")
-        schema = stager.schema or _stage_schema(con, spec)
-        write = partial(_write_clean, con, lake, spec, scratch, stager, schema, inputs)
+        schema = run.schema()
         with ThreadPoolExecutor(max_workers=engine.threads) as pool:
-            written = list(pool.map(write, days))
-        for dt, (valid, distinct, invalid) in zip(days, written, strict=True):
-            outcome.partitions.append(
-                _publish(con, lake, ref, scratch, inputs, dt, valid, distinct, invalid)
-            )
+            # one cursor per day, made here: a connection is used by one thread at a time
+            cleaning = [pool.submit(_write_clean, run, day, schema, con.cursor()) for day in days]
+            # placing quarantined lines reads the raw files: overlap it with the cleaning
+            paths = {item.path: item.delivery_id for _, item, _ in reads}
+            placed = place_quarantined_lines(con, spec, paths, run.stager.invalid_path)
+            extra = problems + (_reject_rows(con, spec, reads, hmac_keys, placed) if reads else [])
+            _register_extra(con, extra)
+            written = [future.result() for future in cleaning]
+        for day, counts in zip(days, written, strict=True):
+            outcome.partitions.append(_publish(run, day, schema, *counts))
     return outcome
 
 
-def _configure(con: duckdb.DuckDBPyConnection, lake: Lake, scratch: str, engine: EngineConfig) -> None:
+def _local(lake: Lake, path: str) -> str:
+    """The local path of a scratch path (a lake on S3 hands out local scratch folders)."""
+    return path if os.path.isabs(path) else lake.local_path(path)
+
+
+def _configure(
+    con: duckdb.DuckDBPyConnection, lake: Lake, scratch: str, engine: EngineConfig
+) -> None:
     con.execute("SET TimeZone='UTC'")
     con.execute(f"SET memory_limit={sql_string(engine.memory_limit)}")
     con.execute(f"SET threads={engine.threads}")
-    con.execute(f"SET temp_directory={sql_string(lake.local_path(scratch + '/spill'))}")
+    con.execute(f"SET temp_directory={sql_string(_local(lake, scratch + '/spill'))}")
     con.execute("SET preserve_insertion_order=false")
     con.execute("SET enable_progress_bar=false")
 
 
-def _load_hmac_keys(con: duckdb.DuckDBPyConnection, spec: DatasetConfig, keys: Mapping[str, bytes]) -> None:
+def _load_hmac_keys(
+    con: duckdb.DuckDBPyConnection, spec: DatasetConfig, keys: Mapping[str, bytes]
+) -> None:
     # a plain table of the in-memory database: the per-partition cursors must see it
     con.execute("CREATE TABLE adlake_hmac_keys (name VARCHAR, ipad BLOB, opad BLOB)")
     needed = {c.pii.secret for c in spec.columns.values() if c.pii and c.pii.policy == "hmac"}
@@ -236,7 +249,9 @@ def _row_select(spec: DatasetConfig, rank: int, item: CleanInput, read: FileRead
     )
 
 
-def _row_date(spec: DatasetConfig, typed: Mapping[str, str], delivery_dt: str) -> tuple[str, list[str]]:
+def _row_date(
+    spec: DatasetConfig, typed: Mapping[str, str], delivery_dt: str
+) -> tuple[str, list[str]]:
     """The row's partition date expression and the checks that keep it in the lateness window."""
     column = spec.partition.column
     if column is None:
@@ -334,7 +349,9 @@ def _protected_line(
 ) -> str:
     """A rejected CSV line as JSON with PII protected, or masked text if it will not split."""
     try:
-        fields = next(csv.reader(io.StringIO(text), delimiter=spec.csv.delimiter, quotechar=spec.csv.quote))
+        fields = next(
+            csv.reader(io.StringIO(text), delimiter=spec.csv.delimiter, quotechar=spec.csv.quote)
+        )
     except (csv.Error, StopIteration):
         fields = []
     if len(fields) != len(read.header):
@@ -362,98 +379,127 @@ def _register_extra(con: duckdb.DuckDBPyConnection, rows: list[dict[str, object]
 class _Stager:
     """Phase one's output: staged rows appended by day to Arrow IPC files, few open at once.
 
-    Invalid rows' (delivery, record) also go to one small Parquet file, for placing their lines.
+    The (delivery, record) of invalid rows also go to one small Parquet file, to place their
+    lines in the raw file.
     """
 
-    def __init__(self, folder: str, delivery_ids: Sequence[str]) -> None:
+    def __init__(self, folder: str) -> None:
         self.folder = folder
-        self.delivery_ids = pa.array(delivery_ids, pa.string())
         self.schema: pa.Schema | None = None
         self.parts: dict[str, list[str]] = {}
         self.invalid_path: str | None = None
-        self._open: OrderedDict[str, ipc.RecordBatchStreamWriter] = OrderedDict()
+        self._open: OrderedDict[str, ipc.RecordBatchFileWriter] = OrderedDict()
         self._invalid: pq.ParquetWriter | None = None
 
     def __enter__(self) -> _Stager:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        for writer in self._open.values():
-            writer.close()
+        for writer in [*self._open.values(), self._invalid]:
+            if writer is not None:
+                writer.close()
         self._open.clear()
-        if self._invalid is not None:
-            self._invalid.close()
 
-    def add(self, batch: pa.RecordBatch) -> None:
+    def add(self, batch: pa.RecordBatch, delivery_ids: pa.Array) -> None:
         """Append one batch of staged rows, split by their ``dt``, keeping their order."""
-        if batch.num_rows == 0:
-            return
         batch = batch.take(pc.sort_indices(batch["dt"]))  # a stable sort
         runs = pc.run_end_encode(batch["dt"])
         rows = batch.drop_columns(["dt"])
-        self.schema = rows.schema
-        start = 0
+        self.schema, start = rows.schema, 0
         for day, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
             self._writer(day.isoformat()).write_batch(rows.slice(start, end - start))
             start = end
-        bad = rows.filter(pc.is_valid(rows["_error"]))
-        if bad.num_rows:
-            ids = self.delivery_ids.take(bad["_delivery"])
-            table = pa.table({"_delivery_id": ids, "_record": bad["_record"], "_error": bad["_error"]})
+        if rows["_error"].null_count < rows.num_rows:
+            bad = rows.filter(pc.is_valid(rows["_error"]))
+            ids = delivery_ids.take(bad["_delivery"])
+            table = pa.table(
+                {"_delivery_id": ids, "_record": bad["_record"], "_error": bad["_error"]}
+            )
             if self._invalid is None:
                 self.invalid_path = f"{self.folder}/invalid.parquet"
                 self._invalid = pq.ParquetWriter(self.invalid_path, table.schema)
             self._invalid.write_table(table)
 
-    def _writer(self, day: str) -> ipc.RecordBatchStreamWriter:
+    def _writer(self, day: str) -> ipc.RecordBatchFileWriter:
         writer = self._open.pop(day, None)
         if writer is None:
             if len(self._open) >= STAGE_OPEN_FILES:
                 self._open.popitem(last=False)[1].close()
             paths = self.parts.setdefault(day, [])
-            paths.append(f"{self.folder}/{day}.{len(paths)}.arrows")
-            writer = ipc.new_stream(paths[-1], self.schema)
+            paths.append(f"{self.folder}/{day}.{len(paths)}.arrow")
+            writer = ipc.new_file(paths[-1], self.schema)
         self._open[day] = writer  # most recently used last
         return writer
 
+    def size(self, day: str) -> int:
+        """Bytes staged for one day."""
+        return sum(os.path.getsize(path) for path in self.parts.get(day, []))
+
     def load(self, day: str, schema: pa.Schema) -> pa.Table:
-        """One day's staged rows in delivery order (delivery, then record number)."""
+        """One day's staged rows, memory-mapped, in the order they were staged."""
         tables = []
         for path in self.parts.get(day, []):
             with pa.memory_map(path) as source:
-                tables.append(ipc.open_stream(source).read_all())
-        rows = pa.concat_tables(tables) if tables else schema.empty_table()
-        return rows.take(pc.sort_indices(rows, [("_delivery", "ascending"), ("_record", "ascending")]))
+                tables.append(ipc.open_file(source).read_all())
+        return pa.concat_tables(tables) if tables else schema.empty_table()
+
+    def scan(self, day: str, schema: pa.Schema) -> ds.Dataset:
+        """One day's staged rows as a dataset DuckDB streams through, whatever its size."""
+        return ds.dataset(self.parts.get(day, []), schema=schema, format="arrow")
+
+
+@dataclass
+class _Run:
+    """What the steps of one clean run share."""
+
+    con: duckdb.DuckDBPyConnection
+    lake: Lake
+    ref: DatasetRef
+    scratch: str
+    labels: Sequence[CleanInput]
+    stager: _Stager
+    in_memory_bytes: int  # a day staged in more bytes is finished by DuckDB, spilling to disk
+
+    def schema(self) -> pa.Schema:
+        """The staged rows' schema, also when nothing was staged (to write empty partitions)."""
+        if self.stager.schema is not None:
+            return self.stager.schema
+        spec = self.ref.spec
+        values = ", ".join(
+            f'CAST(NULL AS {duckdb_type(spec.columns[n])}) AS "{n}"' for n in output_columns(spec)
+        )
+        query = f"SELECT {values}, 0 AS _delivery, 0::BIGINT AS _record, NULL::VARCHAR AS _error"
+        return self.con.sql(f"{query} LIMIT 0").to_arrow_table().schema
+
+    def values(self, *extra: str) -> str:
+        """SQL of the clean columns over staged rows (PII hashed, delivery id looked up)."""
+        spec = self.ref.spec
+        values = []
+        for name in output_columns(spec):
+            value = f'"{name}"'
+            if spec.columns[name].pii:
+                value = pii.hash_sql(f"CAST({value} AS VARCHAR)", spec.columns[name].pii)
+            values.append(f'{value} AS "{name}"')
+        ids = ", ".join(sql_string(item.delivery_id) for item in self.labels)
+        return ", ".join([*values, f"[{ids}][_delivery + 1] AS _delivery_id", *extra])
 
 
 def _stage_rows(
-    con: duckdb.DuckDBPyConnection,
-    spec: DatasetConfig,
-    reads: Sequence[tuple[int, CleanInput, FileRead]],
-    days: Sequence[str],
-    stager: _Stager,
+    run: _Run, reads: Sequence[tuple[int, CleanInput, FileRead]], days: Sequence[str]
 ) -> None:
-    """Phase one: read every delivery once and stage the rows of the target days."""
+    """Phase one: read every delivery once, in one query, and stage the target days' rows."""
+    spec = run.ref.spec
     union = " UNION ALL ".join(_row_select(spec, rank, item, read) for rank, item, read in reads)
     wanted = ", ".join(f"DATE {sql_string(day)}" for day in days)
-    relation = con.sql(f"SELECT * FROM ({union}) WHERE dt IN ({wanted})")
+    delivery_ids = pa.array([item.delivery_id for item in run.labels], pa.string())
+    relation = run.con.sql(f"SELECT * FROM ({union}) WHERE dt IN ({wanted})")
     for batch in relation.to_arrow_reader(STAGE_BATCH_ROWS):
-        stager.add(batch)
-
-
-def _stage_schema(con: duckdb.DuckDBPyConnection, spec: DatasetConfig) -> pa.Schema:
-    """The staged rows' schema when nothing was staged (to write empty partitions)."""
-    values = ", ".join(
-        f'CAST(NULL AS {duckdb_type(spec.columns[n])}) AS "{n}"' for n in output_columns(spec)
-    )
-    return con.sql(
-        f"SELECT {values}, NULL::INTEGER AS _delivery, NULL::BIGINT AS _record, "
-        "NULL::VARCHAR AS _error LIMIT 0"
-    ).to_arrow_table().schema
+        if batch.num_rows:
+            run.stager.add(batch, delivery_ids)
 
 
 def _latest_per_key(rows: pa.Table, key: Sequence[str]) -> tuple[pa.Table, int]:
-    """Rows (in delivery order) that win deduplication, in order, and the number of keys."""
+    """Rows in delivery order that win deduplication (the last of each key), and the key count."""
     if rows.num_rows == 0:
         return rows, 0
     order = pc.add(pc.multiply(pc.cast(rows["_delivery"], pa.int64()), 1 << 40), rows["_record"])
@@ -461,85 +507,84 @@ def _latest_per_key(rows: pa.Table, key: Sequence[str]) -> tuple[pa.Table, int]:
     latest = keys.group_by(list(key), use_threads=False).aggregate([("_order", "max")])
     if latest.num_rows == rows.num_rows:
         return rows, latest.num_rows
-    winners = latest["_order_max"].combine_chunks()
-    return rows.filter(pc.is_in(order, value_set=winners)), latest.num_rows
-
-
-def _clean_values(spec: DatasetConfig, labels: Sequence[CleanInput]) -> str:
-    """SQL of the clean columns over staged rows: PII hashed, delivery id looked up."""
-    values = []
-    for name in output_columns(spec):
-        column = spec.columns[name]
-        value = f'"{name}"'
-        if column.pii:
-            value = pii.hash_sql(f"CAST({value} AS VARCHAR)", column.pii)
-        values.append(f'{value} AS "{name}"')
-    ids = ", ".join(sql_string(item.delivery_id) for item in labels)
-    return ", ".join(values) + f", [{ids}][_delivery + 1] AS _delivery_id"
+    winners = pc.is_in(order, value_set=latest["_order_max"].combine_chunks())
+    return rows.filter(winners), latest.num_rows
 
 
 def _write_clean(
-    con: duckdb.DuckDBPyConnection,
-    lake: Lake,
-    spec: DatasetConfig,
-    scratch: str,
-    stager: _Stager,
-    schema: pa.Schema,
-    labels: Sequence[CleanInput],
-    dt: str,
-) -> tuple[int, int, pa.Table]:
-    """Deduplicate, hash and write one day's clean file; its valid and key counts, invalid rows.
+    run: _Run, day: str, schema: pa.Schema, cursor: duckdb.DuckDBPyConnection
+) -> tuple[int, int, int]:
+    """Phase two, in a worker thread: deduplicate, hash and write one day's clean file.
 
-    Runs in a worker thread on its own cursor; rows keep delivery order, so the file's bytes
-    depend only on the input.
+    Returns the day's valid, distinct-key and invalid row counts. Rows are written in delivery
+    order (delivery, then record), so the file's bytes depend only on the input. A day that
+    fits the in-memory budget is sorted and deduplicated in Arrow; a bigger one by DuckDB.
     """
-    rows = stager.load(dt, schema)
-    valid = rows.filter(pc.is_null(rows["_error"]))
-    kept, distinct = _latest_per_key(valid, spec.primary_key)
-    target = lake.local_path(f"{scratch}/out/{dt}.parquet")
-    with con.cursor() as cur:
+    key = ", ".join(f'"{k}"' for k in run.ref.spec.primary_key)
+    target = sql_string(_local(run.lake, f"{run.scratch}/out/{day}.parquet"))
+    with cursor as cur:
         cur.execute("SET TimeZone='UTC'")
-        cur.register("adlake_clean_rows", kept)
+        if run.stager.size(day) <= run.in_memory_bytes:
+            rows = run.stager.load(day, schema)
+            rows = rows.take(
+                pc.sort_indices(rows, [("_delivery", "ascending"), ("_record", "ascending")])
+            )
+            invalid = len(rows) - rows["_error"].null_count
+            valid = rows.filter(pc.is_null(rows["_error"])) if invalid else rows
+            kept, distinct = _latest_per_key(valid, run.ref.spec.primary_key)
+            cur.register("adlake_clean_rows", kept)
+            source, order, counts = "adlake_clean_rows", "", (valid.num_rows, distinct, invalid)
+        else:
+            cur.register("adlake_staged", run.stager.scan(day, schema))
+            counts = cur.execute(
+                "SELECT count(*) FILTER (WHERE _error IS NULL), count(DISTINCT ("
+                f"{key})) FILTER (WHERE _error IS NULL), count(_error) FROM adlake_staged"
+            ).fetchall()[0]
+            latest = f"PARTITION BY {key} ORDER BY _delivery DESC, _record DESC"
+            dedup = f" QUALIFY row_number() OVER ({latest}) = 1" if counts[1] < counts[0] else ""
+            source = f"adlake_staged WHERE _error IS NULL{dedup}"
+            order = " ORDER BY _delivery, _record"
         cur.execute(
-            f"COPY (SELECT {_clean_values(spec, labels)} FROM adlake_clean_rows) TO "
-            f"{sql_string(target)} (FORMAT parquet, COMPRESSION zstd, "
-            f"COMPRESSION_LEVEL {CLEAN_ZSTD_LEVEL}, ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
+            f"COPY (SELECT {run.values()} FROM {source}{order}) TO {target} (FORMAT parquet, "
+            f"COMPRESSION zstd, COMPRESSION_LEVEL {CLEAN_ZSTD_LEVEL}, "
+            f"ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
         )
-    return valid.num_rows, distinct, rows.filter(pc.is_valid(rows["_error"]))
+    return counts
+
+
+def _bytes(size: str) -> int:
+    """Bytes of a size written like EngineConfig.memory_limit (768MB, 1.5GiB)."""
+    number, unit = re.fullmatch(r"([\d.]+)\s*([KMG]i?B)", size.strip()).groups()
+    power = "KMG".index(unit[0]) + 1
+    return int(float(number) * (1024 if "i" in unit else 1000) ** power)
 
 
 def _publish(
-    con: duckdb.DuckDBPyConnection,
-    lake: Lake,
-    ref: DatasetRef,
-    scratch: str,
-    labels: Sequence[CleanInput],
-    dt: str,
-    valid: int,
-    distinct: int,
-    invalid: pa.Table,
+    run: _Run, day: str, schema: pa.Schema, valid: int, distinct: int, invalid: int
 ) -> PartitionOutcome:
-    """Write one day's quarantine file and publish it with the clean file."""
+    """Write one day's quarantine file, if it has any row, and publish it with the clean file."""
+    ref, lake, con = run.ref, run.lake, run.con
     extra_rows = con.execute(
-        f"SELECT coalesce(sum(rows), 0) FROM adlake_quarantine_extra WHERE dt = {sql_string(dt)}"
+        f"SELECT coalesce(sum(rows), 0) FROM adlake_quarantine_extra WHERE dt = {sql_string(day)}"
     ).fetchall()[0][0]
-    quarantined = invalid.num_rows + int(extra_rows)
-    clean_tmp = f"{scratch}/out/{dt}.parquet"
-    rows_out = _parquet_rows(con, lake, clean_tmp)
-    clean_path = f"{partition_dir(Zone.CLEAN, ref.source, ref.dataset, dt)}/{CLEAN_FILE}"
+    quarantined = invalid + int(extra_rows)
+    clean_tmp = f"{run.scratch}/out/{day}.parquet"
+    metadata = f"parquet_file_metadata({sql_string(_local(lake, clean_tmp))})"
+    rows_out = con.execute(f"SELECT coalesce(sum(num_rows), 0) FROM {metadata}").fetchall()[0][0]
+    clean_path = f"{partition_dir(Zone.CLEAN, ref.source, ref.dataset, day)}/{CLEAN_FILE}"
     lake.publish(clean_tmp, clean_path)
-    quarantine_dir = partition_dir(Zone.QUARANTINE, ref.source, ref.dataset, dt)
+    quarantine_dir = partition_dir(Zone.QUARANTINE, ref.source, ref.dataset, day)
     quarantine_path = f"{quarantine_dir}/{QUARANTINE_FILE}"
     if quarantined:
-        quarantine_tmp = f"{scratch}/out/{dt}.quarantine.parquet"
-        _write_quarantine(con, lake, ref.spec, labels, dt, invalid, quarantine_tmp)
+        quarantine_tmp = f"{run.scratch}/out/{day}.quarantine.parquet"
+        _write_quarantine(run, day, schema, _local(lake, quarantine_tmp))
         lake.publish(quarantine_tmp, quarantine_path)
     else:
         lake.delete(quarantine_path)
     return PartitionOutcome(
-        dt=dt,
+        dt=day,
         rows_in=valid + quarantined,
-        rows_out=rows_out,
+        rows_out=int(rows_out),
         duplicates=valid - distinct,
         quarantined=quarantined,
         clean_path=clean_path,
@@ -548,21 +593,14 @@ def _publish(
     )
 
 
-def _write_quarantine(
-    con: duckdb.DuckDBPyConnection,
-    lake: Lake,
-    spec: DatasetConfig,
-    labels: Sequence[CleanInput],
-    dt: str,
-    invalid: pa.Table,
-    path: str,
-) -> None:
+def _write_quarantine(run: _Run, day: str, schema: pa.Schema, path: str) -> None:
     """One day's quarantine file: invalid rows (PII protected) and rejected lines or files."""
-    files = ", ".join(sql_string(item.display) for item in labels)
+    spec = run.ref.spec
+    files = ", ".join(sql_string(item.display) for item in run.labels)
     header_lines = 1 if spec.format == "csv" else 0
     source = (
-        f"(SELECT {_clean_values(spec, labels)}, [{files}][_delivery + 1] AS _file, "
-        f"{header_lines} AS _header_lines, _record, _error FROM adlake_invalid_rows)"
+        f"(SELECT {run.values(f'[{files}][_delivery + 1] AS _file', '_record', '_error')}, "
+        f"{header_lines} AS _header_lines FROM adlake_staged WHERE _error IS NOT NULL)"
     )
     record = ", ".join(f"'{n}', \"{n}\"" for n in output_columns(spec))
     line = (
@@ -572,22 +610,17 @@ def _write_quarantine(
         "e.delivery_id = s._delivery_id AND e.error_type <> 'FILE' "
         "AND e.accepted_before < s._record))"
     )
-    day = sql_string(dt)
-    con.register("adlake_invalid_rows", invalid)
+    dt = sql_string(day)
+    run.con.register("adlake_staged", run.stager.scan(day, schema))
     try:
-        con.execute(
+        run.con.execute(
             f"COPY (SELECT * FROM (SELECT _file AS file, {line} AS line, "
             f"'VALIDATION' AS error_type, _file || ' line ' || {line} || ': ' || _error "
             f"AS reason, CAST(json_object({record}) AS VARCHAR) AS record, "
-            f"_delivery_id AS delivery_id, {day} AS dt FROM {source} s UNION ALL "
+            f"_delivery_id AS delivery_id, {dt} AS dt FROM {source} s UNION ALL "
             f"SELECT * EXCLUDE (rows, accepted_before) FROM adlake_quarantine_extra "
-            f"WHERE dt = {day}) ORDER BY file, line, reason) TO "
-            f"{sql_string(lake.local_path(path))} (FORMAT parquet, COMPRESSION zstd)"
+            f"WHERE dt = {dt}) ORDER BY file, line, reason) TO {sql_string(path)} "
+            "(FORMAT parquet, COMPRESSION zstd)"
         )
     finally:
-        con.unregister("adlake_invalid_rows")
-
-
-def _parquet_rows(con: duckdb.DuckDBPyConnection, lake: Lake, path: str) -> int:
-    metadata = f"parquet_file_metadata({sql_string(lake.local_path(path))})"
-    return int(con.execute(f"SELECT coalesce(sum(num_rows), 0) FROM {metadata}").fetchall()[0][0])
+        run.con.unregister("adlake_staged")
