@@ -12,8 +12,6 @@ from adlake.resources.engine import DuckDBEngineResource
 from adlake.resources.lake import LakeResource
 from adlake.resources.secrets import SecretsResource
 from adlake.transform.clean import CleanInput, CleanOutcome, DatasetRef
-from adlake.transform.pii_scan import clear_pii_counts
-from adlake.transform.preview import markdown_preview
 
 ROWS_BALANCE = "rows_balance"
 NO_CLEAR_PII = "no_clear_pii"
@@ -87,25 +85,40 @@ def build_clean_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.Asse
             for d in ledger.for_dates(delivery_dates(targets, spec.partition.lateness_days))
             if d.status == "raw"
         ]
-        inputs = [
-            CleanInput(d.delivery_id, store.local_path(d.raw_path), d.dt, d.landing_path, d.lines)
-            for d in deliveries
-        ]
         keys = {name: secrets.get_bytes(name) for name in hmac_secrets}
         context.log.info(
             f"cleaning {len(targets)} partition(s) {targets[0]}..{targets[-1]} from "
-            f"{len(inputs)} deliver(ies)"
+            f"{len(deliveries)} deliver(ies)"
         )
-        outcome = engine.clean(store, DatasetRef(source, dataset, spec), inputs, targets, keys)
+        with store.scratch() as downloads:
+            inputs = [
+                CleanInput(
+                    d.delivery_id,
+                    store.localize(d.raw_path, downloads),
+                    d.dt,
+                    d.landing_path,
+                    d.lines,
+                )
+                for d in deliveries
+            ]
+            ref = DatasetRef(source, dataset, spec)
+            outcome = engine.clean(store, ref, inputs, targets, keys)
         for problem in outcome.file_problems:
             context.log.error(problem)
         for warning in outcome.warnings:
             context.log.warning(warning)
-        strings = [n for n, t in outcome.schema if t == "VARCHAR"]
-        files = [store.local_path(p.clean_path) for p in outcome.partitions]
-        leaks = clear_pii_counts(files, strings)
+        leaks: dict[str, int] = {}
+        for part in outcome.partitions:
+            for column, count in part.clear_pii.items():
+                leaks[column] = leaks.get(column, 0) + count
+                context.log.error(
+                    f"dt={part.dt}: column {column} holds {count} value(s) that look like clear "
+                    "e-mails or phone numbers; this partition was NOT published. Fix: declare a "
+                    f"pii policy for {column} in adlake.yaml"
+                )
+        files = [store.url(p.clean_path) for p in outcome.partitions if p.published]
         return dg.MaterializeResult(
-            metadata=_metadata(outcome, files, markdown_preview(files)),
+            metadata=_metadata(outcome, files),
             check_results=_checks(outcome, leaks),
         )
 
@@ -139,7 +152,7 @@ def _checks(outcome: CleanOutcome, leaks: dict[str, int]) -> list[dg.AssetCheckR
     ]
 
 
-def _metadata(outcome: CleanOutcome, files: list[str], preview: str) -> dict[str, object]:
+def _metadata(outcome: CleanOutcome, files: list[str]) -> dict[str, object]:
     parts = outcome.partitions
     shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
     return {
@@ -165,5 +178,7 @@ def _metadata(outcome: CleanOutcome, files: list[str], preview: str) -> dict[str
         "problems": dg.MetadataValue.md(
             "\n".join(f"- {m}" for m in outcome.file_problems + outcome.warnings) or "none"
         ),
-        "preview": dg.MetadataValue.md(preview or "no rows"),
+        "preview": dg.MetadataValue.md(
+            next((p.preview for p in outcome.partitions if p.preview), "") or "no rows"
+        ),
     }

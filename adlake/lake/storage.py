@@ -68,6 +68,10 @@ class Lake:
         """The local path an in-process engine (DuckDB) reads and writes for ``path``."""
         return self.full(path)
 
+    def localize(self, path: str, scratch: str) -> str:
+        """A local path an engine can read for ``path``: the file itself on a local disk."""
+        return self.full(path)
+
     def exists(self, path: str) -> bool:
         """Whether a file or folder exists at ``path``."""
         return self.filesystem.get_file_info(self.full(path)).type != pafs.FileType.NotFound

@@ -38,6 +38,8 @@ from adlake.lake.storage import Lake
 from adlake.lake.zones import Zone, partition_dir
 from adlake.transform import pii
 from adlake.transform.csv_lines import RecordLines, place_quarantined_lines
+from adlake.transform.pii_scan import clear_pii_counts
+from adlake.transform.preview import markdown_preview
 from adlake.transform.readers import (
     REJECTS_SCAN,
     REJECTS_TABLE,
@@ -94,6 +96,13 @@ class PartitionOutcome:
     clean_path: str
     clean_bytes: int
     quarantine_path: str | None
+    clear_pii: dict[str, int] = field(default_factory=dict)
+    preview: str = ""
+
+    @property
+    def published(self) -> bool:
+        """Whether the clean file was published (never when it held clear PII)."""
+        return not self.clear_pii
 
 
 @dataclass
@@ -569,10 +578,17 @@ def _publish(
     ).fetchall()[0][0]
     quarantined = invalid + int(extra_rows)
     clean_tmp = f"{run.scratch}/out/{day}.parquet"
-    metadata = f"parquet_file_metadata({sql_string(_local(lake, clean_tmp))})"
+    local_clean = _local(lake, clean_tmp)
+    metadata = f"parquet_file_metadata({sql_string(local_clean)})"
     rows_out = con.execute(f"SELECT coalesce(sum(num_rows), 0) FROM {metadata}").fetchall()[0][0]
     clean_path = f"{partition_dir(Zone.CLEAN, ref.source, ref.dataset, day)}/{CLEAN_FILE}"
-    lake.publish(clean_tmp, clean_path)
+    clean_bytes = os.path.getsize(local_clean)
+    # the last guard before the clean zone: a partition with clear PII is never published
+    strings = [name for name, kind in clean_schema(ref.spec) if kind == "VARCHAR"]
+    leaks = clear_pii_counts([local_clean], strings)
+    preview = "" if leaks or not rows_out else markdown_preview([local_clean])
+    if not leaks:
+        lake.publish(clean_tmp, clean_path)
     quarantine_dir = partition_dir(Zone.QUARANTINE, ref.source, ref.dataset, day)
     quarantine_path = f"{quarantine_dir}/{QUARANTINE_FILE}"
     if quarantined:
@@ -588,8 +604,10 @@ def _publish(
         duplicates=valid - distinct,
         quarantined=quarantined,
         clean_path=clean_path,
-        clean_bytes=lake.filesystem.get_file_info(lake.full(clean_path)).size or 0,
+        clean_bytes=clean_bytes,
         quarantine_path=quarantine_path if quarantined else None,
+        clear_pii=leaks,
+        preview=preview,
     )
 
 
