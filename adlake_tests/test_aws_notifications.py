@@ -6,11 +6,7 @@ from __future__ import annotations
 import csv
 import gzip
 import json
-import time
-import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 import pytest
@@ -20,50 +16,11 @@ from adlake.notify import NotificationError, file_quarantined_event
 from adlake.resources import build_resources
 from adlake.resources.notifier import LogNotifierResource, SnsNotifierResource
 from adlake.sensors.notifications import build_notification_defs
-from adlake_tests.conftest import SAMPLE_DAYS, AwsTestAccount
+from adlake_tests.conftest import SAMPLE_DAYS, AwsTestAccount, Subscription
 from adlake_tests.test_dagster_flow import POS_ROWS, RANGE, clean_and_catalog, layer, materialize
 
 UI = "https://dagster.example.test"
 POS_LANDING = "landing/retail_partner/pos_transactions"
-
-
-@dataclass(frozen=True)
-class Subscription:
-    """An SNS topic with an SQS queue subscribed to it, on the moto server."""
-
-    topic_arn: str
-    queue_url: str
-    sqs: Any
-
-    def messages(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
-        """The next ``count`` SNS envelopes delivered to the queue (Subject, Message, ...)."""
-        found: list[dict[str, Any]] = []
-        deadline = time.monotonic() + timeout
-        while len(found) < count and time.monotonic() < deadline:
-            response = self.sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-            )
-            for message in response.get("Messages", []):
-                found.append(json.loads(message["Body"]))
-                self.sqs.delete_message(
-                    QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"]
-                )
-        assert len(found) == count, f"expected {count} message(s), got {len(found)}: {found}"
-        return found
-
-
-@pytest.fixture
-def subscription(aws: AwsTestAccount) -> Subscription:
-    """A fresh topic and queue, the queue subscribed to the topic."""
-    name = f"adlake-events-{uuid.uuid4().hex[:8]}"
-    sns, sqs = aws.client("sns"), aws.client("sqs")
-    topic_arn = sns.create_topic(Name=name)["TopicArn"]
-    queue_url = sqs.create_queue(QueueName=name)["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
-    return Subscription(topic_arn, queue_url, sqs)
 
 
 @pytest.fixture

@@ -64,7 +64,11 @@ MISTAKES: list[Any] = [
     pytest.param(
         rename("sources", to="sourcse"),
         "sourcse",
-        ["unknown key 'sourcse'", "did you mean 'sources'", "allowed here: profile, aws, notifications, lake"],
+        [
+            "unknown key 'sourcse'",
+            "did you mean 'sources'",
+            "allowed here: profile, aws, notifications, lake",
+        ],
         id="top-level-key-typo",
     ),
     pytest.param(
