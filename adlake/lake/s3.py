@@ -22,6 +22,9 @@ from pyarrow import fs as pafs
 
 from adlake.lake.storage import Lake, StoredFile
 
+# objects are uploaded in parts of this size: memory holds one part, never a whole file
+MULTIPART_CHUNK_BYTES = 8 * 1024 * 1024
+
 
 def s3_filesystem(
     kms_key_id: str, region: str, endpoint_url: str | None = None
@@ -31,6 +34,7 @@ def s3_filesystem(
         endpoint_url=endpoint_url,
         client_kwargs={"region_name": region},
         s3_additional_kwargs={"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": kms_key_id},
+        default_block_size=MULTIPART_CHUNK_BYTES,
         use_listings_cache=False,
         skip_instance_cache=True,
     )
