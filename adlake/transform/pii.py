@@ -24,6 +24,7 @@ _EMAIL = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 _MAID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
 # an extension after the number ("x12", "ext. 12", "#12") is not part of the E.164 number
 _EXTENSION = r"\s*(ext\.?|extension|x|#)\s*[0-9]{1,6}\s*$"
+_E164 = r"^\+[1-9][0-9]{7,14}$"
 
 
 def _phone_rules(region: str) -> tuple[str, str, tuple[int, ...], str]:
@@ -61,30 +62,44 @@ def normalize_sql(expr: str, config: PiiConfig) -> str:
 
 
 def _phone_sql(value: str, region: str) -> str:
+    """E.164 of a trimmed phone value, by the rules of :func:`_phone_python`."""
     code, trunk, lengths, exit_code = _phone_rules(region)
-    # "+44 (0)20 ..." writes the trunk prefix that international dialing leaves out
-    value = f"replace(regexp_replace({value}, '{_EXTENSION}', '', 'i'), '(0)', '')"
-    digits = f"regexp_replace({value}, '[^0-9]', '', 'g')"
+    possible = _sql_tuple(lengths)
+    text, digits, e164 = "_pii_phone", "_pii_digits", "_pii_e164"
     national = digits
     if trunk:
         national = (
             f"(CASE WHEN starts_with({digits}, '{trunk}') AND length({digits}) - {len(trunk)} "
-            f"IN {_sql_tuple(lengths)} THEN substr({digits}, {len(trunk) + 1}) ELSE {digits} END)"
+            f"IN {possible} THEN substr({digits}, {len(trunk) + 1}) ELSE {digits} END)"
         )
-    e164 = (
-        f"(CASE WHEN starts_with(ltrim({value}), '+') THEN '+' || {digits} "
-        f"WHEN starts_with({digits}, '00') THEN '+' || substr({digits}, 3) "
-        f"WHEN length({national}) IN {_sql_tuple(lengths)} THEN '+{code}' || {national} "
-        + (
-            f"WHEN starts_with({digits}, '{exit_code}') THEN '+' || "
-            f"substr({digits}, {len(exit_code) + 1}) "
-            if exit_code
-            else ""
-        )
-        + f"WHEN starts_with({digits}, '{code}') AND length({digits}) - {len(code)} "
-        f"IN {_sql_tuple(lengths)} THEN '+' || {digits} END)"
+    exit_branch = (
+        f"WHEN starts_with({digits}, '{exit_code}') "
+        f"THEN '+' || substr({digits}, {len(exit_code) + 1}) "
+        if exit_code
+        else ""
     )
-    return f"(CASE WHEN regexp_matches({e164}, '^\\+[1-9][0-9]{{7,14}}$') THEN {e164} END)"
+    written = (
+        f"CASE WHEN starts_with(ltrim({text}), '+') THEN '+' || {digits} "
+        f"WHEN starts_with({digits}, '00') THEN '+' || substr({digits}, 3) "
+        f"WHEN length({national}) IN {possible} THEN '+{code}' || {national} "
+        f"{exit_branch}"
+        f"WHEN starts_with({digits}, '{code}') AND length({digits}) - {len(code)} "
+        f"IN {possible} THEN '+' || {digits} END"
+    )
+    checked = _let(written, e164, f"CASE WHEN regexp_matches({e164}, '{_E164}') THEN {e164} END")
+    # "+44 (0)20 ..." writes the trunk prefix that international dialing leaves out
+    cleaned = f"replace(regexp_replace({value}, '{_EXTENSION}', '', 'i'), '(0)', '')"
+    return _let(cleaned, text, _let(f"regexp_replace({text}, '[^0-9]', '', 'g')", digits, checked))
+
+
+def _let(value: str, name: str, body: str) -> str:
+    """SQL of ``body`` with ``name`` bound to ``value``, so that ``value`` is computed once.
+
+    DuckDB evaluates a sub-expression again wherever it is repeated (in every CASE branch);
+    a one-element list mapped by a lambda computes it once per row. ``name`` is a lambda
+    parameter and must differ from the column names of the query.
+    """
+    return f"list_transform([{value}], lambda {name}: {body})[1]"
 
 
 def _sql_tuple(values: tuple[int, ...]) -> str:

@@ -18,8 +18,8 @@ def clear_pii_counts(files: Sequence[str], string_columns: Sequence[str]) -> dic
         return {}
     listing = "[" + ", ".join(sql_string(f) for f in files) + "]"
     counts = ", ".join(
-        f"count(*) FILTER (WHERE regexp_matches(\"{c}\", {sql_string(EMAIL_PATTERN)}) OR "
-        f"regexp_matches(\"{c}\", {sql_string(PHONE_PATTERN)}))"
+        f'count(*) FILTER (WHERE regexp_matches("{c}", {sql_string(EMAIL_PATTERN)}) OR '
+        f'regexp_matches("{c}", {sql_string(PHONE_PATTERN)}))'
         for c in string_columns
     )
     with duckdb.connect(":memory:") as con:

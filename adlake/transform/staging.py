@@ -1,0 +1,187 @@
+"""Phase one of the clean transform: every delivery read once, its rows staged by day.
+
+A single streaming DuckDB query over every delivery casts, validates and attributes each row
+to a daily partition. Its rows leave as Arrow batches that are appended, split by day, to
+uncompressed Arrow IPC files in scratch, so memory holds a few batches whatever the input size.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from datetime import date, timedelta
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+
+from adlake.config import DatasetConfig
+from adlake.transform.clean_model import CleanInput, DeliveryRead, output_columns
+from adlake.transform.readers import FileRead, sql_string
+from adlake.transform.types import duckdb_type
+
+STAGE_BATCH_ROWS = 122_880
+STAGE_OPEN_FILES = 64  # staging files open at once
+
+
+class Stager:
+    """Phase one's output: staged rows appended by day to Arrow IPC files, few open at once.
+
+    The (delivery, record) of invalid rows also go to one small Parquet file, to place their
+    lines in the raw file.
+    """
+
+    def __init__(self, folder: str) -> None:
+        self.folder = folder
+        self.schema: pa.Schema | None = None
+        self.parts: dict[str, list[str]] = {}
+        self.invalid_path: str | None = None
+        self._open: OrderedDict[str, ipc.RecordBatchFileWriter] = OrderedDict()
+        self._invalid: pq.ParquetWriter | None = None
+
+    def __enter__(self) -> Stager:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for writer in [*self._open.values(), self._invalid]:
+            if writer is not None:
+                writer.close()
+        self._open.clear()
+
+    def add(self, batch: pa.RecordBatch, delivery_ids: pa.Array) -> None:
+        """Append one batch of staged rows, split by their ``dt``, keeping their order."""
+        batch = batch.take(pc.sort_indices(batch["dt"]))  # a stable sort
+        runs = pc.run_end_encode(batch["dt"])
+        rows = batch.drop_columns(["dt"])
+        self.schema, start = rows.schema, 0
+        for day, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
+            self._writer(day.isoformat()).write_batch(rows.slice(start, end - start))
+            start = end
+        if rows["_error"].null_count < rows.num_rows:
+            bad = rows.filter(pc.is_valid(rows["_error"]))
+            ids = delivery_ids.take(bad["_delivery"])
+            table = pa.table(
+                {"_delivery_id": ids, "_record": bad["_record"], "_error": bad["_error"]}
+            )
+            if self._invalid is None:
+                self.invalid_path = f"{self.folder}/invalid.parquet"
+                self._invalid = pq.ParquetWriter(self.invalid_path, table.schema)
+            self._invalid.write_table(table)
+
+    def _writer(self, day: str) -> ipc.RecordBatchFileWriter:
+        writer = self._open.pop(day, None)
+        if writer is None:
+            if len(self._open) >= STAGE_OPEN_FILES:
+                self._open.popitem(last=False)[1].close()
+            paths = self.parts.setdefault(day, [])
+            paths.append(f"{self.folder}/{day}.{len(paths)}.arrow")
+            writer = ipc.new_file(paths[-1], self.schema)
+        self._open[day] = writer  # most recently used last
+        return writer
+
+    def size(self, day: str) -> int:
+        """Bytes staged for one day."""
+        return sum(os.path.getsize(path) for path in self.parts.get(day, []))
+
+    def load(self, day: str, schema: pa.Schema) -> pa.Table:
+        """One day's staged rows, memory-mapped, in the order they were staged."""
+        tables = []
+        for path in self.parts.get(day, []):
+            with pa.memory_map(path) as source:
+                tables.append(ipc.open_file(source).read_all())
+        return pa.concat_tables(tables) if tables else schema.empty_table()
+
+    def scan(self, day: str, schema: pa.Schema) -> ds.Dataset:
+        """One day's staged rows as a dataset DuckDB streams through, whatever its size."""
+        return ds.dataset(self.parts.get(day, []), schema=schema, format="arrow")
+
+
+def stage_rows(
+    con: duckdb.DuckDBPyConnection,
+    stager: Stager,
+    spec: DatasetConfig,
+    reads: Sequence[DeliveryRead],
+    days: Sequence[str],
+    labels: Sequence[CleanInput],
+) -> None:
+    """Read every delivery once, in one query, and stage the rows of the target days.
+
+    ``labels`` are the run's inputs in rank order, to record the delivery of invalid rows.
+    """
+    union = " UNION ALL ".join(_row_select(spec, rank, item, read) for rank, item, read in reads)
+    wanted = ", ".join(f"DATE {sql_string(day)}" for day in days)
+    delivery_ids = pa.array([item.delivery_id for item in labels], pa.string())
+    relation = con.sql(f"SELECT * FROM ({union}) WHERE dt IN ({wanted})")
+    for batch in relation.to_arrow_reader(STAGE_BATCH_ROWS):
+        if batch.num_rows:
+            stager.add(batch, delivery_ids)
+
+
+def staged_schema(con: duckdb.DuckDBPyConnection, spec: DatasetConfig, stager: Stager) -> pa.Schema:
+    """The staged rows' schema, also when nothing was staged (to write empty partitions)."""
+    if stager.schema is not None:
+        return stager.schema
+    values = ", ".join(
+        f'CAST(NULL AS {duckdb_type(spec.columns[n])}) AS "{n}"' for n in output_columns(spec)
+    )
+    query = f"SELECT {values}, 0 AS _delivery, 0::BIGINT AS _record, NULL::VARCHAR AS _error"
+    return con.sql(f"{query} LIMIT 0").to_arrow_table().schema
+
+
+def _row_select(spec: DatasetConfig, rank: int, item: CleanInput, read: FileRead) -> str:
+    """SQL turning one file's records into staged rows: typed, checked, attributed to a day."""
+    typed: dict[str, str] = {}
+    checks: list[str] = ["CASE WHEN _bad_json THEN 'the line is not valid JSON' END"]
+    for name, column in spec.columns.items():
+        src = f'"src__{name}"'
+        kind = duckdb_type(column)
+        if read.typed_by_reader:
+            typed[name] = src
+        else:
+            typed[name] = f"TRY_CAST({src} AS {kind})"
+            shown = "'***'" if column.pii else f"'''' || left(CAST({src} AS VARCHAR), 40) || ''''"
+            checks.append(
+                f"CASE WHEN {src} IS NOT NULL AND {typed[name]} IS NULL THEN "
+                f"'column {name}: ' || {shown} || ' is not a valid {column.type}' END"
+            )
+        if column.required or name in spec.primary_key:
+            checks.append(
+                f"CASE WHEN {src} IS NULL THEN 'column {name}: required but empty. Fix: ask the "
+                "partner to fill it' END"
+            )
+    row_dt, window = _row_date(spec, typed, item.dt)
+    checks.extend(window)
+    error = f"nullif(concat_ws('; ', {', '.join(checks)}), '')"
+    values = ", ".join(f'{typed[name]} AS "{name}"' for name in output_columns(spec))
+    inner = (
+        f"SELECT {values}, {rank} AS _delivery, _record, {error} AS _error, {row_dt} AS _row_dt "
+        f"FROM ({read.sql})"
+    )
+    return (
+        f"SELECT * EXCLUDE (_row_dt), CASE WHEN _error IS NULL THEN _row_dt "
+        f"ELSE DATE {sql_string(item.dt)} END AS dt FROM ({inner})"
+    )
+
+
+def _row_date(
+    spec: DatasetConfig, typed: Mapping[str, str], delivery_dt: str
+) -> tuple[str, list[str]]:
+    """The row's partition date expression and the checks that keep it in the lateness window."""
+    column = spec.partition.column
+    if column is None:
+        return f"DATE {sql_string(delivery_dt)}", []
+    value = f"CAST({typed[column]} AS DATE)"
+    # one day past the delivery date: a partner's local day straddles two UTC days
+    newest = date.fromisoformat(delivery_dt) + timedelta(days=1)
+    oldest = newest - timedelta(days=spec.partition.lateness_days + 1)
+    return value, [
+        f"CASE WHEN {typed[column]} IS NULL THEN 'column {column}: no date to partition by' END",
+        f"CASE WHEN {value} NOT BETWEEN DATE '{oldest}' AND DATE '{newest}' THEN 'column {column}: "
+        f"date ' || {value} || ' is outside {oldest}..{newest} (delivery date {delivery_dt} with "
+        f"partition.lateness_days {spec.partition.lateness_days}). Fix: raise lateness_days or "
+        "ask for a corrected file' END",
+    ]
