@@ -50,6 +50,7 @@ from adlake.transform.quarantine import (
 )
 from adlake.transform.readers import FileProblem, file_read, sql_string
 from adlake.transform.staging import Stager, stage_rows, staged_schema
+from adlake.transform.types import clean_type
 
 __all__ = [
     "CLEAN_FILE",
@@ -143,6 +144,15 @@ class _Run:
         return f"{self.scratch}/out/{day}.parquet"
 
 
+def unprotected_strings(spec: DatasetConfig) -> list[str]:
+    """Clean string columns without a PII policy: where clear PII could slip through."""
+    return [
+        name
+        for name in output_columns(spec)
+        if spec.columns[name].pii is None and clean_type(spec.columns[name]) == "VARCHAR"
+    ]
+
+
 def _local(lake: Lake, path: str) -> str:
     """The local path of a scratch path (a lake on S3 hands out local scratch folders)."""
     return path if os.path.isabs(path) else lake.local_path(path)
@@ -189,9 +199,9 @@ def _publish(run: _Run, day: str, valid: int, distinct: int, invalid: int) -> Pa
     rows_out = con.execute(f"SELECT coalesce(sum(num_rows), 0) FROM {metadata}").fetchall()[0][0]
     clean_path = f"{partition_dir(Zone.CLEAN, ref.source, ref.dataset, day)}/{CLEAN_FILE}"
     clean_bytes = os.path.getsize(local_clean)
-    # the last guard before the clean zone: a partition with clear PII is never published
-    strings = [name for name, kind in clean_schema(ref.spec) if kind == "VARCHAR"]
-    leaks = clear_pii_counts([local_clean], strings)
+    # the last guard before the clean zone: a partition with clear PII is never published.
+    # Hashed columns are hex digests by construction; the unprotected strings are the risk.
+    leaks = clear_pii_counts([local_clean], unprotected_strings(ref.spec))
     preview = "" if leaks or not rows_out else markdown_preview([local_clean])
     if not leaks:
         lake.publish(clean_tmp, clean_path)
