@@ -87,15 +87,6 @@ class Lake:
         ]
         return sorted(found, key=lambda f: f.path)
 
-    def list_dirs(self, prefix: str) -> list[str]:
-        """Names of the folders directly below ``prefix``."""
-        selector = pafs.FileSelector(self.full(prefix), allow_not_found=True, recursive=False)
-        return sorted(
-            Path(info.path).name
-            for info in self.filesystem.get_file_info(selector)
-            if info.type == pafs.FileType.Directory
-        )
-
     def read_bytes(self, path: str) -> bytes:
         """The whole content of a small file (manifests, state)."""
         with self.filesystem.open_input_stream(self.full(path), compression=None) as stream:
@@ -188,27 +179,18 @@ class Lake:
 
     @contextlib.contextmanager
     def scratch(self) -> Iterator[str]:
-        """A private temporary folder in the lake (lake-relative), removed afterwards."""
-        path = f"{Zone.TMP.value}/{uuid.uuid4().hex}"
-        self.filesystem.create_dir(self.full(path), recursive=True)
+        """A private local folder (absolute path) for engine work, removed afterwards.
+
+        On a local disk it sits inside the lake (``_tmp/``), so publishing is a same-disk rename.
+        """
+        path = self.full(f"{Zone.TMP.value}/{uuid.uuid4().hex}")
+        os.makedirs(path, exist_ok=True)
         try:
             yield path
         finally:
-            with contextlib.suppress(OSError):
-                self.filesystem.delete_dir(self.full(path))
+            shutil.rmtree(path, ignore_errors=True)
 
     def publish(self, staged: str, path: str) -> None:
-        """Replace ``path`` with the staged file in one rename: readers see old or new."""
+        """Replace ``path`` with a staged local file in one rename: readers see old or new."""
         self.filesystem.create_dir(str(Path(self.full(path)).parent), recursive=True)
-        self.filesystem.move(self.full(staged), self.full(path))
-
-
-def local_lake(root: str | Path) -> Lake:
-    """A lake in a local folder, created if missing."""
-    os.makedirs(root, exist_ok=True)
-    return Lake(root)
-
-
-def remove_tree(path: str | Path) -> None:
-    """Delete a local folder and everything below it, if present."""
-    shutil.rmtree(path, ignore_errors=True)
+        self.filesystem.move(staged, self.full(path))

@@ -96,8 +96,8 @@ def clean_partitions(
             outcome.warnings.extend(read.warnings)
             reads.append((rank, item, read))
         for folder in ("stage", "out"):
-            os.makedirs(_local(lake, f"{scratch}/{folder}"), exist_ok=True)
-        stager = Stager(_local(lake, f"{scratch}/stage"))
+            os.makedirs(f"{scratch}/{folder}", exist_ok=True)
+        stager = Stager(f"{scratch}/stage")
         with stager:
             if reads and days:
                 stage_rows(con, stager, spec, reads, days, inputs)
@@ -113,8 +113,7 @@ def clean_partitions(
         with ThreadPoolExecutor(max_workers=engine.threads) as pool:
             # one cursor per day, made here: a connection is used by one thread at a time
             cleaning = [
-                pool.submit(finisher.write, day, _local(lake, run.clean_tmp(day)), con.cursor())
-                for day in days
+                pool.submit(finisher.write, day, run.clean_tmp(day), con.cursor()) for day in days
             ]
             # placing quarantined lines reads the raw files: overlap it with the cleaning
             paths = {item.path: item.delivery_id for _, item, _ in reads}
@@ -153,18 +152,13 @@ def unprotected_strings(spec: DatasetConfig) -> list[str]:
     ]
 
 
-def _local(lake: Lake, path: str) -> str:
-    """The local path of a scratch path (a lake on S3 hands out local scratch folders)."""
-    return path if os.path.isabs(path) else lake.local_path(path)
-
-
 def _configure(
     con: duckdb.DuckDBPyConnection, lake: Lake, scratch: str, engine: EngineConfig
 ) -> None:
     con.execute("SET TimeZone='UTC'")
     con.execute(f"SET memory_limit={sql_string(engine.memory_limit)}")
     con.execute(f"SET threads={engine.threads}")
-    con.execute(f"SET temp_directory={sql_string(_local(lake, scratch + '/spill'))}")
+    con.execute(f"SET temp_directory={sql_string(scratch + '/spill')}")
     con.execute("SET preserve_insertion_order=false")
     con.execute("SET enable_progress_bar=false")
 
@@ -194,7 +188,7 @@ def _publish(run: _Run, day: str, valid: int, distinct: int, invalid: int) -> Pa
     ref, lake, con = run.ref, run.lake, run.con
     quarantined = invalid + extra_rows(con, day)
     clean_tmp = run.clean_tmp(day)
-    local_clean = _local(lake, clean_tmp)
+    local_clean = clean_tmp
     metadata = f"parquet_file_metadata({sql_string(local_clean)})"
     rows_out = con.execute(f"SELECT coalesce(sum(num_rows), 0) FROM {metadata}").fetchall()[0][0]
     clean_path = f"{partition_dir(Zone.CLEAN, ref.source, ref.dataset, day)}/{CLEAN_FILE}"
@@ -210,7 +204,7 @@ def _publish(run: _Run, day: str, valid: int, distinct: int, invalid: int) -> Pa
     if quarantined:
         quarantine_tmp = f"{run.scratch}/out/{day}.quarantine.parquet"
         staged = run.stager.scan(day, run.schema)
-        write_quarantine(con, ref.spec, run.labels, staged, day, _local(lake, quarantine_tmp))
+        write_quarantine(con, ref.spec, run.labels, staged, day, quarantine_tmp)
         lake.publish(quarantine_tmp, quarantine_path)
     else:
         lake.delete(quarantine_path)
