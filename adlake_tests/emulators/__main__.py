@@ -1,0 +1,111 @@
+"""Serve the Amazon emulators where the project's adlake.yaml points (``make dev`` runs this).
+
+For every pull source whose ``endpoint`` or ``token_url`` is on 127.0.0.1/localhost, the matching
+emulator listens on that port: Login with Amazon, Amazon Ads (with the configured profile ids)
+and the Selling Partner API. The LWA emulator accepts the credentials found in the project's
+secrets (``adlake init`` writes random ones), so the sample config pulls "Amazon" data offline.
+Stops on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import signal
+import sys
+import threading
+from urllib.parse import urlparse
+
+from adlake.config import AmazonAdsSourceConfig, load_config
+from adlake.resources.secrets import LocalSecretsResource, SecretNotFound
+from adlake_tests.emulators.amazon_ads import DEFAULT_PROFILES, AmazonAdsEmulator
+from adlake_tests.emulators.lwa import LwaEmulator, TokenAuthority
+from adlake_tests.emulators.selling_partner import SellingPartnerEmulator
+from adlake_tests.emulators.server import EmulatorServer
+
+LOOPBACK = ("127.0.0.1", "localhost")
+log = logging.getLogger("adlake.emulators")
+
+
+def loopback_port(url: str | None) -> int | None:
+    """The port of a loopback URL, or None for anything else (a real Amazon host)."""
+    if not url:
+        return None
+    parsed = urlparse(url)
+    return parsed.port if parsed.hostname in LOOPBACK else None
+
+
+def ads_profiles(profile_ids: list[str]) -> list[dict]:
+    """Emulated profiles carrying the configured ids (US, CA, MX details, in turn)."""
+    profiles = []
+    for index, profile_id in enumerate(profile_ids):
+        profile = copy.deepcopy(DEFAULT_PROFILES[index % len(DEFAULT_PROFILES)])
+        profile["profileId"] = int(profile_id)
+        profiles.append(profile)
+    return profiles
+
+
+def build_servers() -> list[tuple[EmulatorServer, int]]:
+    """The emulators the configuration points at, each with the port it must listen on."""
+    config = load_config()
+    secrets = LocalSecretsResource(
+        env_prefix=config.secrets.env_prefix,
+        file=str(config.resolve(config.secrets.file)) if config.secrets.file else None,
+    )
+    authority = TokenAuthority()
+    lwa = LwaEmulator(authority)
+    servers: dict[int, EmulatorServer] = {}
+    for name, source in config.pull_sources().items():
+        api_port, token_port = loopback_port(source.endpoint), loopback_port(source.token_url)
+        if api_port is None and token_port is None:
+            continue
+        names = source.credentials
+        try:
+            client_id = secrets.get(names.client_id)
+            lwa.register(
+                client_id, secrets.get(names.client_secret), secrets.get(names.refresh_token)
+            )
+        except SecretNotFound as exc:
+            raise SystemExit(
+                f"adlake emulators: source {name}: {exc} (run `adlake init`)"
+            ) from None
+        if token_port is not None:
+            servers[token_port] = lwa
+        if api_port is None:
+            continue
+        if isinstance(source, AmazonAdsSourceConfig):
+            ads = AmazonAdsEmulator(authority, polls_to_complete=3)
+            ads.profiles = ads_profiles(source.profiles)
+            ads.client_ids.add(client_id)
+            servers[api_port] = ads
+        else:
+            sp = SellingPartnerEmulator(authority, polls_to_complete=3)
+            sp.enforce_rate_limits = False  # a laptop demo need not wait a minute per request
+            servers[api_port] = sp
+    return [(server, port) for port, server in servers.items()]
+
+
+def main() -> int:
+    """Start the emulators and serve until interrupted."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    servers = build_servers()
+    if not servers:
+        log.info("no pull source points at 127.0.0.1 in adlake.yaml: nothing to emulate")
+        return 0
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    for server, port in servers:
+        server.start(port)
+        log.info("%s emulator on %s", server.name, server.base_url)
+    try:
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for server, _ in servers:
+            server.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
