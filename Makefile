@@ -8,10 +8,13 @@ PORT ?= 3000
 
 .PHONY: dev test install lint bench clean-local
 
-## dev: install, write sample data, start the Dagster UI on http://127.0.0.1:3000
+## dev: install, write sample data, start the Amazon API emulators and the Dagster UI on
+##      http://127.0.0.1:3000 (the emulators stop with it)
 dev: install
 	$(UV) run adlake init
 	mkdir -p "$(DAGSTER_HOME)" && cp deploy/local/dagster.yaml "$(DAGSTER_HOME)/dagster.yaml"
+	$(UV) run python -m adlake_tests.emulators & emulators=$$!; \
+	trap 'kill $$emulators 2>/dev/null' EXIT; \
 	DAGSTER_HOME="$(DAGSTER_HOME)" $(UV) run dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
 
 ## test: install what tests need and run the whole suite

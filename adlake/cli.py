@@ -6,8 +6,9 @@ import argparse
 import json
 import secrets
 import sys
+from urllib.parse import urlparse
 
-from adlake.config import ConfigError, load_config
+from adlake.config import AdlakeConfig, ConfigError, load_config
 from adlake.iam import IamPolicyError, build_iam_policy
 from adlake.lake.landing import today_utc
 from adlake.sample_data import write_sample_landing
@@ -21,14 +22,8 @@ def init_local(days: int) -> str:
     notes = []
     if config.secrets.file:
         secrets_file = config.resolve(config.secrets.file)
-        needed = sorted(
-            {
-                c.pii.secret
-                for _, _, spec in config.datasets()
-                for c in spec.columns.values()
-                if c.pii and c.pii.secret
-            }
-        )
+        needed = {name: "HMAC key" for name in config.hmac_secret_names()}
+        needed.update({name: "emulator credential" for name in _emulator_credentials(config)})
         try:
             current = json.loads(secrets_file.read_text()) if secrets_file.is_file() else {}
         except json.JSONDecodeError as exc:
@@ -36,7 +31,7 @@ def init_local(days: int) -> str:
                 f"{secrets_file}: not valid JSON (line {exc.lineno}). Fix: correct it; do not "
                 "delete it, or a new HMAC key changes every pseudonymous id"
             ) from None
-        added = [name for name in needed if name not in current]
+        added = [name for name in sorted(needed) if name not in current]
         for name in added:
             current[name] = secrets.token_hex(32)
         if added:
@@ -44,10 +39,21 @@ def init_local(days: int) -> str:
             secrets_file.touch(mode=0o600)  # private before the first key is written into it
             secrets_file.chmod(0o600)
             secrets_file.write_text(json.dumps(current, indent=2) + "\n")
-            notes.append(f"generated HMAC key(s) {', '.join(added)} in {secrets_file}")
+            kinds = sorted({needed[name] for name in added})
+            notes.append(f"generated {' and '.join(kinds)}(s) {', '.join(added)} in {secrets_file}")
     files = write_sample_landing(lake_root, today_utc(), days=days) if days else []
     notes.append(f"wrote {len(files)} sample file(s) under {lake_root / 'landing'}")
     return "; ".join(notes)
+
+
+def _emulator_credentials(config: AdlakeConfig) -> set[str]:
+    """Credential names of pull sources pointed at a local emulator (never at Amazon)."""
+    names: set[str] = set()
+    for source in config.pull_sources().values():
+        hosts = {urlparse(u).hostname for u in (source.endpoint, source.token_url) if u}
+        if hosts and hosts <= {"127.0.0.1", "localhost"}:
+            names.update(source.credentials.model_dump().values())
+    return names
 
 
 def iam_policy(account_id: str | None) -> str:

@@ -7,9 +7,11 @@ import dagster as dg
 from adlake.assets.catalog import build_catalog_defs
 from adlake.assets.clean import build_clean_defs
 from adlake.assets.policies import apply_freshness
+from adlake.assets.pulls import build_pull_defs
 from adlake.assets.raw import build_raw_defs
 from adlake.config import load_config
 from adlake.resources import build_resources
+from adlake.schedules.pulls import build_pull_schedules
 from adlake.sensors.automation import build_automation_sensors
 from adlake.sensors.landing import build_landing_sensors
 from adlake.sensors.notifications import build_notification_defs
@@ -21,6 +23,8 @@ def defs() -> dg.Definitions:
     config = load_config()
     merged = dg.Definitions.merge(
         build_raw_defs(config),
+        build_pull_defs(config),
+        build_pull_schedules(config),
         build_clean_defs(config),
         build_catalog_defs(config),
         build_landing_sensors(config),

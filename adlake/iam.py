@@ -47,15 +47,8 @@ class IamPolicy:
 
 
 def secret_names(config: AdlakeConfig) -> list[str]:
-    """Every secret the configured datasets read (HMAC keys of ``hmac`` PII columns), sorted."""
-    return sorted(
-        {
-            column.pii.secret
-            for _, _, spec in config.datasets()
-            for column in spec.columns.values()
-            if column.pii and column.pii.secret
-        }
-    )
+    """Every secret the project reads (HMAC keys, API credentials of pull sources), sorted."""
+    return sorted(config.hmac_secret_names() | config.credential_secret_names())
 
 
 def build_iam_policy(config: AdlakeConfig, account_id: str | None = None) -> IamPolicy:

@@ -20,6 +20,9 @@ from adlake.sample_data import write_sample_landing
 if TYPE_CHECKING:
     import dagster as dg
 
+# the spec-built emulators of the Amazon APIs, and clients wired to them
+pytest_plugins = ["adlake_tests.emulators.fixtures_ads", "adlake_tests.emulators.fixtures_sp"]
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_CONFIG = REPO / "adlake.yaml"
 AWS_VARIABLES = (

@@ -19,6 +19,12 @@ from adlake_tests.conftest import REPO, SAMPLE_CONFIG
 POS = ("sources", "retail_partner", "datasets", "pos_transactions")
 POS_KEY = "sources.retail_partner.datasets.pos_transactions"
 
+ADS = ("sources", "amazon_ads")
+ADS_REPORT = (*ADS, "reports", "sp_campaigns")
+ADS_KEY = "sources.amazon_ads.reports.sp_campaigns"
+ORDERS = ("sources", "seller", "reports", "orders")
+ORDERS_KEY = "sources.seller.reports.orders"
+
 Mutation = Callable[[dict[str, Any]], None]
 
 
@@ -55,6 +61,66 @@ def both(*mutations: Mutation) -> Mutation:
 
 # (mutation of the sample adlake.yaml, dotted key the message names, other fragments it must hold)
 MISTAKES: list[Any] = [
+    pytest.param(
+        put(*ADS_REPORT, "columns", value=["date", "campaignId", "clikcs", "cost"]),
+        f"{ADS_KEY}.columns",
+        ["spCampaigns", "'clikcs'", "did you mean clicks"],
+        id="ads-unknown-report-column",
+    ),
+    pytest.param(
+        put(*ADS_REPORT, "report_type", value="spCampaign"),
+        f"{ADS_KEY}.columns",
+        ["spCampaign", "spCampaigns"],
+        id="ads-unknown-report-type",
+    ),
+    pytest.param(
+        put(*ADS_REPORT, "group_by", value=["campain"]),
+        f"{ADS_KEY}.columns",
+        ["campain", "campaign"],
+        id="ads-unknown-group-by",
+    ),
+    pytest.param(
+        put(*ADS_REPORT, "time_unit", value="SUMMARY"),
+        f"{ADS_KEY}.time_unit",
+        ["'SUMMARY'", "allowed: DAILY"],
+        id="ads-summary-not-partitionable",
+    ),
+    pytest.param(
+        put(*ADS, "profiles", value=["ACME-US"]),
+        "sources.amazon_ads.profiles",
+        ["'ACME-US'", "profile ids are numbers", "GET /v2/profiles"],
+        id="ads-profile-not-an-id",
+    ),
+    pytest.param(
+        put(*ADS, "kind", value="amazon_adds"),
+        "sources.amazon_ads.kind",
+        ["'amazon_adds'", "did you mean 'amazon_ads'", "push, amazon_ads, selling_partner"],
+        id="source-kind-typo",
+    ),
+    pytest.param(
+        put(*ADS, "schedule", "timezone", value="Pacific"),
+        "sources.amazon_ads.schedule.timezone",
+        ["'Pacific'", "IANA time zone", "America/Los_Angeles"],
+        id="schedule-timezone-unknown",
+    ),
+    pytest.param(
+        put("sources", "seller", "marketplaces", value=["ATVPDKIKX0DE"]),
+        "sources.seller.marketplaces",
+        ["'ATVPDKIKX0DE'", "did you mean 'ATVPDKIKX0DER'"],
+        id="sp-marketplace-typo",
+    ),
+    pytest.param(
+        put(*ORDERS, "report_type", value="GET_SALES_AND_TRAFIC_REPORT"),
+        f"{ORDERS_KEY}.report_type",
+        ["unknown report type", "did you mean 'GET_SALES_AND_TRAFFIC_REPORT'"],
+        id="sp-report-type-typo",
+    ),
+    pytest.param(
+        put(*ORDERS, "partition_column", value="order_status"),
+        f"{ORDERS_KEY}.partition_column",
+        ["'order_status'", "date or timestamp", "last_updated_date"],
+        id="sp-partition-column-not-a-date",
+    ),
     pytest.param(
         put(*POS, "columns", "amount", "type", value="strng"),
         f"{POS_KEY}.columns.amount.type",
@@ -294,6 +360,8 @@ def test_sample_config_loads() -> None:
     assert [(s, d) for s, d, _ in config.datasets()] == [
         ("retail_partner", "pos_transactions"),
         ("crm", "contacts"),
+        ("amazon_ads", "sp_campaigns"),
+        ("seller", "orders"),
     ]
     assert config.resolve(config.lake.root) == REPO / ".adlake" / "lake"
 

@@ -25,6 +25,8 @@ from adlake.resources import SecretNotFound
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
 UPDATE_VARIABLE = "ADLAKE_UPDATE_SNAPSHOTS"
 DATASETS = [("retail_partner", "pos_transactions"), ("crm", "contacts")]
+PULLED = [("amazon_ads", "sp_campaigns", "profile"), ("seller", "orders", "marketplace")]
+ALL = DATASETS + [(s, d) for s, d, _ in PULLED]
 LAYERS = ("raw", "clean", "catalog")
 
 
@@ -39,13 +41,13 @@ def specs_by_key(defs: dg.Definitions) -> dict[dg.AssetKey, dg.AssetSpec]:
 
 
 def test_asset_keys_are_raw_clean_catalog_for_every_dataset(adlake_defs: dg.Definitions) -> None:
-    expected = {key(layer, s, d) for layer in LAYERS for s, d in DATASETS}
+    expected = {key(layer, s, d) for layer in LAYERS for s, d in ALL}
     assert set(adlake_defs.resolve_all_asset_keys()) == expected
 
 
 def test_each_layer_depends_on_the_one_before(adlake_defs: dg.Definitions) -> None:
     specs = specs_by_key(adlake_defs)
-    for source, dataset in DATASETS:
+    for source, dataset in ALL:
         deps = {
             layer: {dep.asset_key for dep in specs[key(layer, source, dataset)].deps}
             for layer in LAYERS
@@ -59,7 +61,7 @@ def test_each_layer_depends_on_the_one_before(adlake_defs: dg.Definitions) -> No
 
 def test_assets_are_grouped_by_source(adlake_defs: dg.Definitions) -> None:
     groups = {spec.key: spec.group_name for spec in adlake_defs.resolve_all_asset_specs()}
-    assert groups == {key(layer, s, d): s for layer in LAYERS for s, d in DATASETS}
+    assert groups == {key(layer, s, d): s for layer in LAYERS for s, d in ALL}
 
 
 def test_every_asset_has_daily_utc_partitions_through_today(
@@ -68,6 +70,8 @@ def test_every_asset_has_daily_utc_partitions_through_today(
     today = datetime.now(tz=UTC).date().isoformat()
     for spec in adlake_defs.resolve_all_asset_specs():
         partitions = spec.partitions_def
+        if isinstance(partitions, dg.MultiPartitionsDefinition):  # pulled: day x account
+            partitions = partitions.get_partitions_def_for_dimension("date")
         assert isinstance(partitions, dg.DailyPartitionsDefinition), spec.key
         assert partitions.start.date().isoformat() == "2026-01-01"
         assert partitions.timezone == "UTC"
@@ -79,7 +83,7 @@ def test_clean_reads_the_raw_deliveries_that_can_hold_its_rows(
     adlake_defs: dg.Definitions, project: AdlakeConfig
 ) -> None:
     specs = specs_by_key(adlake_defs)
-    for source, dataset, spec in project.datasets():
+    for source, dataset, spec in project.push_datasets():
         (dep,) = specs[key("clean", source, dataset)].deps
         mapping = dep.partition_mapping
         assert isinstance(mapping, dg.TimeWindowPartitionMapping)
@@ -97,13 +101,47 @@ def test_check_specs(adlake_defs: dg.Definitions) -> None:
         expected[(key("raw", source, dataset), "no_quarantined_files")] = False
         expected[(key("clean", source, dataset), "rows_balance")] = False
         expected[(key("clean", source, dataset), "no_clear_pii")] = True
+    for source, dataset, _ in PULLED:
+        expected[(key("raw", source, dataset), "no_empty_day_after_rows")] = False
+        expected[(key("clean", source, dataset), "rows_balance")] = False
+        expected[(key("clean", source, dataset), "no_clear_pii")] = True
     assert checks == expected
+
+
+def test_pulled_reports_are_day_x_account_in_one_pool_per_api(
+    adlake_defs: dg.Definitions, project: AdlakeConfig
+) -> None:
+    specs = specs_by_key(adlake_defs)
+    for source, dataset, dimension in PULLED:
+        raw = next(a for a in adlake_defs.assets if a.key == key("raw", source, dataset))
+        partitions = specs[raw.key].partitions_def
+        assert isinstance(partitions, dg.MultiPartitionsDefinition)
+        accounts = partitions.get_partitions_def_for_dimension(dimension)
+        assert accounts.get_partition_keys() == project.sources[source].scopes()
+        assert raw.op.pool == project.sources[source].kind
+        (dep,) = specs[key("clean", source, dataset)].deps
+        assert isinstance(dep.partition_mapping, dg.MultiToSingleDimensionPartitionMapping)
+        assert dep.partition_mapping.partition_dimension_name == "date"
+
+
+def test_each_pull_source_has_a_job_and_a_running_schedule(
+    adlake_defs: dg.Definitions, project: AdlakeConfig
+) -> None:
+    for source in ("amazon_ads", "seller"):
+        schedule = adlake_defs.resolve_schedule_def(f"{source}_pull_schedule")
+        settings = project.sources[source].schedule
+        assert (schedule.cron_schedule, schedule.execution_timezone) == (
+            settings.cron,
+            settings.timezone,
+        )
+        assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+        assert schedule.job_name == f"{source}_pull_job"
 
 
 def test_sensors_run_by_default(adlake_defs: dg.Definitions, project: AdlakeConfig) -> None:
     landing = {f"landing_{s}__{d}_sensor": {key("raw", s, d)} for s, d in DATASETS}
     automation = {
-        f"{layer}_automation_sensor": {key(layer, s, d) for s, d in DATASETS}
+        f"{layer}_automation_sensor": {key(layer, s, d) for s, d in ALL}
         for layer in ("clean", "catalog")
     }
     notifications = {"run_success_notification_sensor", "run_failure_notification_sensor"}
@@ -221,6 +259,8 @@ def _mapping(mapping: dg.PartitionMapping | None) -> dict[str, Any] | None:
             "start_offset": mapping.start_offset,
             "end_offset": mapping.end_offset,
         }
+    if isinstance(mapping, dg.MultiToSingleDimensionPartitionMapping):
+        return {"type": "multi_to_single", "dimension": mapping.partition_dimension_name}
     return {"type": type(mapping).__name__}
 
 
@@ -244,6 +284,16 @@ def _partitions(partitions: dg.PartitionsDefinition | None) -> dict[str, Any] | 
             "start": partitions.start.date().isoformat(),
             "timezone": partitions.timezone,
             "end_offset": partitions.end_offset,
+        }
+    if isinstance(partitions, dg.MultiPartitionsDefinition):
+        return {
+            "type": "multi",
+            "dimensions": {
+                d.name: _partitions(d.partitions_def)
+                if isinstance(d.partitions_def, dg.DailyPartitionsDefinition)
+                else {"type": "static", "keys": d.partitions_def.get_partition_keys()}
+                for d in partitions.partitions_defs
+            },
         }
     return {"type": type(partitions).__name__}
 

@@ -80,6 +80,10 @@ def test_policy_names_exactly_what_the_config_holds(aws_config: AdlakeConfig) ->
         f"{glue}:database/adlake_crm",
         f"{glue}:table/adlake_retail_partner/*",
         f"{glue}:table/adlake_crm/*",
+        f"{glue}:database/adlake_amazon_ads",
+        f"{glue}:table/adlake_amazon_ads/*",
+        f"{glue}:database/adlake_seller",
+        f"{glue}:table/adlake_seller/*",
     }
     assert "glue:BatchCreatePartition" in statements["GlueCatalog"]["Action"]
     assert statements["Secrets"] == {
@@ -87,7 +91,13 @@ def test_policy_names_exactly_what_the_config_holds(aws_config: AdlakeConfig) ->
         "Effect": "Allow",
         "Action": ["secretsmanager:GetSecretValue"],
         "Resource": [
-            f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:adlake/prod/crm_hmac_key-*"
+            f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:adlake/prod/{name}-*"
+            for name in (  # the LWA app credentials of the pull sources, and the HMAC key
+                "amazon_client_id",
+                "amazon_client_secret",
+                "amazon_refresh_token",
+                "crm_hmac_key",
+            )
         ],
     }
     assert statements["Notifications"]["Resource"] == [TOPIC]

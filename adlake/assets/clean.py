@@ -7,7 +7,7 @@ import dagster as dg
 from adlake.assets.keys import dataset_key
 from adlake.assets.partitions import after_upstream_updates, daily_partitions
 from adlake.config import AdlakeConfig, DatasetConfig
-from adlake.lake.deliveries import DeliveryLedger
+from adlake.lake.deliveries import DeliveryLedger, current_deliveries
 from adlake.resources.engine import DuckDBEngineResource
 from adlake.resources.lake import LakeResource
 from adlake.resources.secrets import SecretsResource
@@ -18,10 +18,18 @@ NO_CLEAR_PII = "no_clear_pii"
 
 
 def build_clean_defs(config: AdlakeConfig) -> dg.Definitions:
-    """One clean asset per declared dataset."""
+    """One clean asset per declared dataset, pushed or pulled."""
+    pulled = config.pull_sources()
     return dg.Definitions(
-        assets=[build_clean_asset(s, d, spec) for s, d, spec in config.datasets()]
+        assets=[
+            build_clean_asset(s, d, spec, raw_mapping=PULLED_DAYS if s in pulled else None)
+            for s, d, spec in config.datasets()
+        ]
     )
+
+
+# a pulled report's raw partitions are day x account; clean day D reads every account's day D
+PULLED_DAYS = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name="date")
 
 
 def delivery_dates(partition_keys: list[str], lateness_days: int) -> list[str]:
@@ -35,8 +43,18 @@ def delivery_dates(partition_keys: list[str], lateness_days: int) -> list[str]:
     return [(first + timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
 
 
-def build_clean_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.AssetsDefinition:
-    """The clean asset of one dataset, partitioned by the rows' own UTC date."""
+def build_clean_asset(
+    source: str,
+    dataset: str,
+    spec: DatasetConfig,
+    raw_mapping: dg.PartitionMapping | None = None,
+) -> dg.AssetsDefinition:
+    """The clean asset of one dataset, partitioned by the rows' own UTC date.
+
+    By default a day reads the deliveries that can hold its rows (the day before through
+    ``lateness_days`` after); ``raw_mapping`` replaces that for raw assets partitioned
+    otherwise (pulled reports).
+    """
     key = dataset_key("clean", source, dataset)
     raw = dataset_key("raw", source, dataset)
     hmac_secrets = sorted({c.pii.secret for c in spec.columns.values() if c.pii and c.pii.secret})
@@ -49,7 +67,8 @@ def build_clean_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.Asse
         deps=[
             dg.AssetDep(
                 raw,
-                partition_mapping=dg.TimeWindowPartitionMapping(
+                partition_mapping=raw_mapping
+                or dg.TimeWindowPartitionMapping(
                     start_offset=-1, end_offset=spec.partition.lateness_days
                 ),
             )
@@ -80,11 +99,9 @@ def build_clean_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.Asse
         store = lake.lake()
         targets = list(context.partition_keys)
         ledger = DeliveryLedger(store, source, dataset)
-        deliveries = [
-            d
-            for d in ledger.for_dates(delivery_dates(targets, spec.partition.lateness_days))
-            if d.status == "raw"
-        ]
+        deliveries = current_deliveries(
+            ledger.for_dates(delivery_dates(targets, spec.partition.lateness_days))
+        )
         keys = {name: secrets.get_bytes(name) for name in hmac_secrets}
         context.log.info(
             f"cleaning {len(targets)} partition(s) {targets[0]}..{targets[-1]} from "
@@ -114,7 +131,8 @@ def build_clean_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.Asse
                 context.log.error(
                     f"dt={part.dt}: column {column} holds {count} value(s) that look like clear "
                     "e-mails or phone numbers; this partition was NOT published. Fix: declare a "
-                    f"pii policy for {column} in adlake.yaml"
+                    f"pii policy for {column} in adlake.yaml, or pii_scan: false if it holds no "
+                    "personal data (an order number, an account id)"
                 )
         files = [store.url(p.clean_path) for p in outcome.partitions if p.published]
         return dg.MaterializeResult(

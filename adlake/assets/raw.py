@@ -25,7 +25,9 @@ class RawIngestConfig(dg.Config):
 
 def build_raw_defs(config: AdlakeConfig) -> dg.Definitions:
     """One raw asset per declared dataset."""
-    return dg.Definitions(assets=[build_raw_asset(s, d, spec) for s, d, spec in config.datasets()])
+    return dg.Definitions(
+        assets=[build_raw_asset(s, d, spec) for s, d, spec in config.push_datasets()]
+    )
 
 
 def build_raw_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.AssetsDefinition:

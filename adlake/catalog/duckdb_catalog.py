@@ -10,7 +10,7 @@ from pathlib import Path
 
 import duckdb
 
-from adlake.catalog.table import CatalogTable, TableRegistration
+from adlake.catalog.table import CatalogTable, JsonTable, TableRegistration
 from adlake.transform.readers import sql_string
 
 
@@ -43,3 +43,18 @@ class DuckDBCatalog:
             wanted = ", ".join(f"DATE {sql_string(dt)}" for dt in table.partitions) or "NULL"
             rows = con.execute(f"SELECT count(*) FROM {name} WHERE dt IN ({wanted})").fetchone()[0]
         return TableRegistration(f"{schema}.{table.dataset}", clean_glob, known, int(rows))
+
+    def register_json(self, table: JsonTable) -> str:
+        """Create or refresh ``<source>.<name>`` over the JSON documents below its folder."""
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        name = f'"{table.source}"."{table.name}"'
+        columns = ", ".join(f"{sql_string(c)}: {sql_string(t)}" for c, t, _ in table.columns)
+        source = (
+            f"read_json({sql_string(table.location + '/**/*.json')}, "
+            f"format='newline_delimited', columns={{{columns}}})"
+        )
+        with duckdb.connect(self.path) as con:
+            con.execute(f'CREATE SCHEMA IF NOT EXISTS "{table.source}"')
+            con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {source}")
+            con.execute(f"COMMENT ON VIEW {name} IS {sql_string(table.description)}")
+        return f"{table.source}.{table.name}"

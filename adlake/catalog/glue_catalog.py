@@ -18,12 +18,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from adlake.catalog.glue_schema import (
     PARTITION_KEY,
     GlueCatalogError,
+    json_table_input,
     partition_input,
     storage_key,
     table_input,
     table_key,
 )
-from adlake.catalog.table import CatalogTable, TableRegistration
+from adlake.catalog.table import CatalogTable, JsonTable, TableRegistration
 
 BATCH_SIZE = 100  # BatchCreatePartition and BatchUpdatePartition take at most 100 entries
 
@@ -76,6 +77,27 @@ class GlueCatalog:
             partitions=sorted(set(registered) | set(inputs)),
             rows_in_partitions=None,
         )
+
+    def register_json(self, table: JsonTable) -> str:
+        """Create or update an unpartitioned JSON table (OpenX JSON SerDe) over the folder."""
+        database = self.database_name(table.source)
+        where = f"{database}.{table.name}"
+        wanted = json_table_input(table)
+        self._ensure_database(database, table.source, where)
+        found = self._call(
+            "get_table", where, ("EntityNotFoundException",), DatabaseName=database, Name=table.name
+        )
+        if found is None:
+            self._call(
+                "create_table",
+                where,
+                ("AlreadyExistsException",),
+                DatabaseName=database,
+                TableInput=wanted,
+            )
+        elif table_key(found["Table"]) != table_key(wanted):
+            self._call("update_table", where, DatabaseName=database, TableInput=wanted)
+        return where
 
     def _ensure_database(self, database: str, source: str, where: str) -> None:
         if self._call("get_database", where, ("EntityNotFoundException",), Name=database):

@@ -12,7 +12,7 @@ import re
 from datetime import date
 from typing import Any
 
-from adlake.catalog.table import CatalogTable
+from adlake.catalog.table import CatalogTable, JsonTable
 
 PARQUET_SERDE = "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
 PARQUET_INPUT = "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
@@ -85,6 +85,24 @@ def table_input(table: CatalogTable, where: str) -> dict[str, Any]:
         },
         "PartitionKeys": [PARTITION_KEY],
         "StorageDescriptor": storage_descriptor(columns, folder(table.location)),
+    }
+
+
+def json_table_input(table: JsonTable) -> dict[str, Any]:
+    """The Glue TableInput of an unpartitioned table of JSON lines (Athena's OpenX SerDe)."""
+    return {
+        "Name": table.name,
+        "Description": table.description,
+        "TableType": "EXTERNAL_TABLE",
+        "Parameters": {"classification": "json", "EXTERNAL": "TRUE"},
+        "PartitionKeys": [],
+        "StorageDescriptor": {
+            "Columns": [{"Name": name, "Type": hive} for name, _, hive in table.columns],
+            "Location": folder(table.location),
+            "InputFormat": "org.apache.hadoop.mapred.TextInputFormat",
+            "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+            "SerdeInfo": {"SerializationLibrary": "org.openx.data.jsonserde.JsonSerDe"},
+        },
     }
 
 

@@ -39,9 +39,28 @@ class TableRegistration:
     rows_in_partitions: int | None
 
 
+@dataclass(frozen=True)
+class JsonTable:
+    """A small table of JSON documents (one object per line) under a folder, unpartitioned.
+
+    Used for state the platform keeps as documents, such as the report ledger: ``columns`` are
+    (name, DuckDB type, Hive type) triples, so each catalog reads them with stable types.
+    """
+
+    source: str
+    name: str
+    description: str
+    location: str
+    columns: tuple[tuple[str, str, str], ...]
+
+
 class Catalog(Protocol):
     """A place clean datasets are registered for queries (DuckDB file, Glue Data Catalog)."""
 
     def register(self, table: CatalogTable) -> TableRegistration:
         """Create or update the table and register the given partitions; idempotent."""
+        ...
+
+    def register_json(self, table: JsonTable) -> str:
+        """Create or update a table over JSON documents; return its qualified name."""
         ...

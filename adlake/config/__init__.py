@@ -16,12 +16,13 @@ from adlake.config.datasets import (
     LandingConfig,
     PartitionConfig,
     PiiConfig,
+    PushSourceConfig,
     RetentionConfig,
-    SourceConfig,
 )
 from adlake.config.loader import CONFIG_ENV_VAR, DEFAULT_CONFIG_FILE, config_path, load_config
 from adlake.config.profile import (
     PROFILE_ENV_VAR,
+    SOURCE_KINDS,
     AdlakeConfig,
     AwsConfig,
     AwsLakeConfig,
@@ -31,9 +32,30 @@ from adlake.config.profile import (
     NotificationsConfig,
     SecretsConfig,
     SensorConfig,
+    SourceConfig,
+)
+from adlake.config.pulls import (
+    AdsReportConfig,
+    AmazonAdsSourceConfig,
+    LwaCredentialsConfig,
+    PullScheduleConfig,
+    PullSourceConfig,
+    SellingPartnerSourceConfig,
+    SpReportConfig,
+    snake_case,
 )
 
 __all__ = [
+    "SOURCE_KINDS",
+    "AdsReportConfig",
+    "AmazonAdsSourceConfig",
+    "LwaCredentialsConfig",
+    "PullScheduleConfig",
+    "PullSourceConfig",
+    "PushSourceConfig",
+    "SellingPartnerSourceConfig",
+    "SpReportConfig",
+    "snake_case",
     "CONFIG_ENV_VAR",
     "DEFAULT_CONFIG_FILE",
     "NAME_PATTERN",

@@ -86,6 +86,11 @@ class ColumnConfig(_Model):
     scale: int = Field(2, ge=0, le=38, description="Digits after the point, type decimal only.")
     required: bool = Field(False, description="Rows with no value here go to quarantine.")
     pii: PiiConfig | None = Field(None, description="PII policy; absent means not PII.")
+    pii_scan: bool = Field(
+        True,
+        description="false: the column is known not to be personal data (an order number, an "
+        "account id), so the clear-PII guard does not scan it.",
+    )
 
     @model_validator(mode="after")
     def _scale_fits(self) -> ColumnConfig:
@@ -259,9 +264,13 @@ class DatasetConfig(_Model):
             )
 
 
-class SourceConfig(_Model):
-    """A system that sends data; push sources deliver files into the landing zone."""
+class PushSourceConfig(_Model):
+    """A partner that delivers files into the landing zone."""
 
     kind: Literal["push"] = Field(description="push: a partner drops files into landing.")
     description: str = Field("", description="Shown in the Dagster UI.")
     datasets: dict[Name, DatasetConfig] = Field(min_length=1, description="Datasets by name.")
+
+    def dataset_configs(self) -> dict[str, DatasetConfig]:
+        """The declared datasets, by name."""
+        return dict(self.datasets)

@@ -11,7 +11,7 @@ import difflib
 import re
 import types
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
@@ -58,7 +58,9 @@ def format_validation_error(file: Path, exc: ValidationError, root: type[BaseMod
         ctx = error.get("ctx") or {}
         if error["type"] == PROBLEM and ctx.get("key"):
             loc = loc + tuple(str(ctx["key"]).split("."))
-        key = dotted(loc)
+        key = dotted(_without_tags(root, loc))
+        if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            key += "." + str(ctx.get("discriminator", "'kind'")).strip("'")
         lines.append(f"  - {key}: {_describe(error, loc, key, root)}")
     return "\n".join(lines)
 
@@ -93,23 +95,60 @@ def shown(key: str, value: Any) -> str:
 
 
 def _model_at(root: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    """The model that validates the mapping found at ``loc``, walking fields and dict values."""
+    """The model that validates the mapping found at ``loc``, walking fields and dict values.
+
+    A union of models tagged by ``kind`` (the source kinds) takes the tag as the next part of
+    the location, as pydantic reports it.
+    """
+    return _walk(root, loc)[0]
+
+
+def _walk(root: type[BaseModel], loc: tuple[Any, ...]) -> tuple[type[BaseModel] | None, set[int]]:
+    """The model at ``loc`` and the positions in ``loc`` that are union tags, not keys."""
     model: type[BaseModel] | None = root
     pending_key = False
-    for part in loc:
+    tags: set[int] = set()
+    union: dict[str, type[BaseModel]] = {}
+    for index, part in enumerate(loc):
         if pending_key:
             pending_key = False
             continue
+        if union:
+            model, union = union.get(str(part)), {}
+            tags.add(index)
+            continue
         field = model.model_fields.get(part) if model else None
         if field is None:
-            return None
+            return None, tags
         annotation = _unwrap(field.annotation)
         if get_origin(annotation) is dict:
             annotation, pending_key = _unwrap(get_args(annotation)[1]), True
+        if get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
+        if get_origin(annotation) in (Union, types.UnionType):
+            union = _tagged(annotation)
+            model = None
+            continue
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return None
+            return None, tags
         model = annotation
-    return None if pending_key else model
+    return (None if pending_key or union else model), tags
+
+
+def _tagged(annotation: Any) -> dict[str, type[BaseModel]]:
+    """The members of a union of models by the value of their ``kind`` literal."""
+    members: dict[str, type[BaseModel]] = {}
+    for member in get_args(annotation):
+        kind = member.model_fields.get("kind") if isinstance(member, type) else None
+        if kind is not None and get_origin(kind.annotation) is Literal:
+            members.update({str(v): member for v in get_args(kind.annotation)})
+    return members
+
+
+def _without_tags(root: type[BaseModel], loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """The location as the user wrote it: union tags removed."""
+    tags = _walk(root, loc)[1]
+    return tuple(p for i, p in enumerate(loc) if i not in tags)
 
 
 def _field_at(root: type[BaseModel], loc: tuple[Any, ...]) -> FieldInfo | None:
@@ -156,6 +195,15 @@ def _describe(error: dict[str, Any], loc: tuple[Any, ...], key: str, root: type[
         choices = _choices(field)
         one_of = f"; one of {', '.join(choices)}" if choices else ""
         return f"required key is missing{about}{one_of}. Fix: add '{loc[-1]}:' here."
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        tags = ", ".join(t.strip("' ") for t in str(ctx.get("expected_tags", "")).split(","))
+        if kind == "union_tag_not_found":
+            return f"required key is missing; one of {tags}. Fix: add 'kind:' to the source."
+        tag = ctx.get("tag", "")
+        return (
+            f"value '{tag}' is not allowed{did_you_mean(tag, tags.split(', '))}; allowed: "
+            f"{tags}. Fix: use one of those."
+        )
     if kind == "literal_error":
         choices = _choices(field) or [ctx.get("expected", "")]
         return (

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from adlake.config.base import Name, _Model
-from adlake.config.datasets import DatasetConfig, SourceConfig
+from adlake.config.datasets import DatasetConfig, PushSourceConfig
 from adlake.config.errors import problem
+from adlake.config.pulls import AmazonAdsSourceConfig, PullSourceConfig, SellingPartnerSourceConfig
 
 PROFILE_ENV_VAR = "ADLAKE_PROFILE"
+SourceConfig = Annotated[
+    PushSourceConfig | AmazonAdsSourceConfig | SellingPartnerSourceConfig,
+    Field(discriminator="kind"),
+]
+SOURCE_KINDS = ("push", "amazon_ads", "selling_partner")
 
 
 class LakeConfig(_Model):
@@ -136,5 +142,34 @@ class AdlakeConfig(_Model):
         return [
             (source_name, dataset_name, dataset)
             for source_name, source in self.sources.items()
-            for dataset_name, dataset in source.datasets.items()
+            for dataset_name, dataset in source.dataset_configs().items()
         ]
+
+    def hmac_secret_names(self) -> set[str]:
+        """Names of the HMAC keys the datasets' PII policies read."""
+        return {
+            column.pii.secret
+            for _, _, spec in self.datasets()
+            for column in spec.columns.values()
+            if column.pii and column.pii.secret
+        }
+
+    def credential_secret_names(self) -> set[str]:
+        """Names of the API credentials the pull sources read."""
+        return {
+            name
+            for source in self.pull_sources().values()
+            for name in source.credentials.model_dump().values()
+        }
+
+    def push_datasets(self) -> list[tuple[str, str, DatasetConfig]]:
+        """Every (source, dataset, config) of the sources that push files into landing."""
+        return [d for d in self.datasets() if self.sources[d[0]].kind == "push"]
+
+    def pull_sources(self) -> dict[str, PullSourceConfig]:
+        """The sources adlake pulls from an API, by name."""
+        return {
+            name: source
+            for name, source in self.sources.items()
+            if not isinstance(source, PushSourceConfig)
+        }

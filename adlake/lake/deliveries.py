@@ -172,6 +172,29 @@ class DeliveryLedger:
         return True
 
 
+def current_deliveries(deliveries: list[Delivery]) -> list[Delivery]:
+    """The deliveries clean reads: in raw, non-empty, and not replaced by a newer pull.
+
+    A pulled report lands one delivery per account (``extra['scope']``) and day; a later pull
+    of the same account and day replaces it as a whole, so only the newest one counts (an
+    empty newest one means the day has no rows any more). Pushed files all count.
+    """
+    newest: dict[tuple[str, str], Delivery] = {}
+    pushed: list[Delivery] = []
+    for delivery in deliveries:
+        if delivery.status != "raw":
+            continue
+        scope = delivery.extra.get("scope")
+        if scope is None:
+            pushed.append(delivery)
+            continue
+        key = (scope, delivery.dt)
+        if key not in newest or delivery.ingested_at >= newest[key].ingested_at:
+            newest[key] = delivery
+    pulled = [d for d in newest.values() if d.lines > 0]
+    return sorted(pushed + pulled, key=lambda d: (d.ingested_at, d.delivery_id))
+
+
 def _emptiness(size: int, lines: int, fmt: str) -> str | None:
     if size == 0:
         return "the file is empty (0 bytes)"

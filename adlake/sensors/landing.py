@@ -28,7 +28,7 @@ def build_landing_sensors(config: AdlakeConfig) -> dg.Definitions:
             build_landing_sensor(
                 s, d, spec, config.sensors.interval_seconds, config.sensors.max_files_per_tick
             )
-            for s, d, spec in config.datasets()
+            for s, d, spec in config.push_datasets()
         ]
     )
 

@@ -144,11 +144,16 @@ class _Run:
 
 
 def unprotected_strings(spec: DatasetConfig) -> list[str]:
-    """Clean string columns without a PII policy: where clear PII could slip through."""
+    """Clean string columns without a PII policy: where clear PII could slip through.
+
+    Columns declared ``pii_scan: false`` (known not to be personal data) are left out.
+    """
     return [
         name
         for name in output_columns(spec)
-        if spec.columns[name].pii is None and clean_type(spec.columns[name]) == "VARCHAR"
+        if spec.columns[name].pii is None
+        and spec.columns[name].pii_scan
+        and clean_type(spec.columns[name]) == "VARCHAR"
     ]
 
 

@@ -10,6 +10,9 @@ from adlake.transform.readers import sql_string
 
 EMAIL_PATTERN = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"
 PHONE_PATTERN = r"^\s*\+?[0-9][0-9 ().-]{6,18}[0-9]\s*$"
+# E.164 numbers have at most 15 digits, and national numbers at least 8: longer or shorter
+# runs of digits are ids (an Amazon order id has 17), not phone numbers
+PHONE_DIGITS = (8, 15)
 
 
 def clear_pii_counts(files: Sequence[str], string_columns: Sequence[str]) -> dict[str, int]:
@@ -17,9 +20,11 @@ def clear_pii_counts(files: Sequence[str], string_columns: Sequence[str]) -> dic
     if not files or not string_columns:
         return {}
     listing = "[" + ", ".join(sql_string(f) for f in files) + "]"
+    low, high = PHONE_DIGITS
     counts = ", ".join(
         f'count(*) FILTER (WHERE regexp_matches("{c}", {sql_string(EMAIL_PATTERN)}) OR '
-        f'regexp_matches("{c}", {sql_string(PHONE_PATTERN)}))'
+        f'(regexp_matches("{c}", {sql_string(PHONE_PATTERN)}) AND '
+        f"length(regexp_replace(\"{c}\", '[^0-9]', '', 'g')) BETWEEN {low} AND {high}))"
         for c in string_columns
     )
     with duckdb.connect(":memory:") as con:

@@ -1,0 +1,303 @@
+"""Pull one report window into raw: request or resume, poll, download, split by day, record.
+
+Every step is durable before the next: the ledger entry is saved as soon as the remote id is
+known (so a crash resumes polling the same report), the document lands in raw as delivered,
+then one delivery per account and day is recorded. A day with no rows still gets an (empty)
+delivery, so a re-pull that returns fewer rows replaces the older numbers instead of leaving
+them behind. Re-running a landed window within ``repull_after`` reuses it: retries and
+overlapping runs never request the same report twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from adlake.connectors.http import ApiError
+from adlake.lake.deliveries import Delivery, DeliveryLedger
+from adlake.lake.storage import Lake
+from adlake.lake.zones import Zone, dataset_prefix, partition_dir
+from adlake.pulls.api import PullError, RemoteFailed, RemoteGone, RemoteReport, ReportApi
+from adlake.pulls.ledger import DONE, IN_FLIGHT, ReportEntry, ReportLedger, now_iso
+
+RECORDS_FILE = "records.jsonl.gz"
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class PullSettings:
+    """Where a pull lands and how it behaves; plain values, no Dagster."""
+
+    source: str
+    dataset: str
+    run_id: str
+    repull_after: timedelta = timedelta(hours=12)
+    progress_every: float = 10.0  # seconds between progress lines while downloading
+
+
+@dataclass(frozen=True)
+class WindowOutcome:
+    """What pulling one window did: requested a report, resumed one, or reused a recent one."""
+
+    entry: ReportEntry
+    action: str  # requested, resumed, reused
+
+
+def plan_windows(days: Iterable[str], max_days: int) -> list[tuple[date, date]]:
+    """Consecutive runs of days cut into windows of at most ``max_days`` (one request each)."""
+    ordered = sorted({date.fromisoformat(d) for d in days})
+    windows: list[tuple[date, date]] = []
+    for day in ordered:
+        if windows:
+            start, end = windows[-1]
+            if day == end + timedelta(days=1) and (day - start).days < max_days:
+                windows[-1] = (start, day)
+                continue
+        windows.append((day, day))
+    return windows
+
+
+def pull_window(
+    api: ReportApi, lake: Lake, settings: PullSettings, scope: str, start: date, end: date, log: Log
+) -> WindowOutcome:
+    """Bring the report of one account and window into raw, exactly once per request."""
+    ledger = ReportLedger(lake, settings.source, settings.dataset)
+    entry = ledger.get(scope, start.isoformat(), end.isoformat())
+    if entry is not None and entry.status in DONE and _recent(entry, settings.repull_after):
+        log(
+            f"{_what(settings, scope, start, end)}: pulled at {entry.landed_at} (report "
+            f"{entry.report_id}); not requested again"
+        )
+        return WindowOutcome(entry, "reused")
+    if entry is not None and entry.status in IN_FLIGHT:
+        action = "resumed"
+        log(
+            f"{_what(settings, scope, start, end)}: resuming report {entry.report_id} "
+            f"({entry.status})"
+        )
+    else:
+        entry = _request(api, ledger, settings, scope, start, end, entry)
+        action = "requested"
+        log(f"{_what(settings, scope, start, end)}: requested report {entry.report_id}")
+    try:
+        report, entry = _wait(api, ledger, entry, log)
+    except RemoteGone:
+        log(f"report {entry.report_id} is no longer known to {api.api}; requesting it again")
+        entry = _request(api, ledger, settings, scope, start, end, entry)
+        action = "requested"
+        report, entry = _wait(api, ledger, entry, log)
+    entry = _land(api, lake, ledger, settings, entry, report, log)
+    return WindowOutcome(entry, action)
+
+
+def _what(settings: PullSettings, scope: str, start: date, end: date) -> str:
+    return f"{settings.source}/{settings.dataset} {scope} {start}..{end}"
+
+
+def _recent(entry: ReportEntry, repull_after: timedelta) -> bool:
+    landed = datetime.fromisoformat(entry.landed_at) if entry.landed_at else None
+    return landed is not None and datetime.now(tz=UTC) - landed < repull_after
+
+
+def _request(
+    api: ReportApi,
+    ledger: ReportLedger,
+    settings: PullSettings,
+    scope: str,
+    start: date,
+    end: date,
+    earlier: ReportEntry | None,
+) -> ReportEntry:
+    """Request the report and record its id before anything else can fail."""
+    try:
+        report_id = api.request(scope, start, end)
+    except ApiError as exc:
+        raise PullError(
+            f"{_what(settings, scope, start, end)}: the report request failed: {exc}"
+        ) from None
+    stamp = now_iso()
+    entry = ReportEntry(
+        source=settings.source,
+        dataset=settings.dataset,
+        api=api.api,
+        scope=scope,
+        start=start.isoformat(),
+        end=end.isoformat(),
+        report_id=report_id,
+        status="requested",
+        requested_at=stamp,
+        updated_at=stamp,
+        run_id=settings.run_id,
+        requests=(earlier.requests + 1) if earlier else 1,
+        earlier_report_ids=([*earlier.earlier_report_ids, earlier.report_id] if earlier else []),
+    )
+    ledger.save(entry)
+    return entry
+
+
+def _wait(
+    api: ReportApi, ledger: ReportLedger, entry: ReportEntry, log: Log
+) -> tuple[RemoteReport, ReportEntry]:
+    """Poll the report, saving its remote status in the ledger at every poll."""
+    state = {"entry": entry}
+
+    def progress(status: str, polls: int) -> None:
+        state["entry"] = state["entry"].update(remote_status=status, polls=polls)
+        ledger.save(state["entry"])
+        log(
+            f"report {entry.report_id} ({entry.scope} {entry.start}..{entry.end}): {status}, "
+            f"poll {polls}"
+        )
+
+    try:
+        report = api.wait(entry.scope, entry.report_id, progress)
+    except (ApiError, RemoteFailed) as exc:
+        ledger.save(state["entry"].update(status="failed", problem=str(exc)[:2000]))
+        raise PullError(
+            f"{entry.source}/{entry.dataset} {entry.scope} {entry.start}..{entry.end}: report "
+            f"{entry.report_id} did not complete: {exc}"
+        ) from None
+    return report, state["entry"]
+
+
+def _land(
+    api: ReportApi,
+    lake: Lake,
+    ledger: ReportLedger,
+    settings: PullSettings,
+    entry: ReportEntry,
+    report: RemoteReport,
+    log: Log,
+) -> ReportEntry:
+    """Keep the document as delivered, then record one delivery per day of the window."""
+    with lake.scratch() as scratch:
+        folder = Path(scratch)
+        document = folder / api.file_name
+        if report.no_data:
+            day_rows = _split_by_day(api, entry, iter(()), folder)
+        else:
+            gate = monotonic_gate(settings.progress_every)
+
+            def progress(done: int) -> None:
+                if gate():
+                    log(f"report {entry.report_id}: {done:,} bytes downloaded")
+
+            size = api.download(entry.scope, report, document, progress).bytes
+            day_rows = _split_by_day(api, entry, api.records(document), folder)
+            original = (
+                f"{dataset_prefix(Zone.RAW, settings.source, settings.dataset)}/reports/"
+                f"scope={entry.scope}/{entry.start}_{entry.end}/{entry.report_id}/{api.file_name}"
+            )
+            lake.publish(str(document), original)
+            entry = entry.update(status="downloaded", bytes=size)
+            ledger.save(entry)
+            log(f"report {entry.report_id}: {size:,} bytes kept in raw at {original}")
+        _publish_days(lake, settings, entry, day_rows, folder)
+    rows = sum(day_rows.values())
+    entry = entry.update(
+        status="no_data" if report.no_data else "landed",
+        rows=rows,
+        day_rows=day_rows,
+        landed_at=now_iso(),
+        problem="",
+    )
+    ledger.save(entry)
+    log(f"report {entry.report_id}: {rows:,} rows landed over {len(day_rows)} day(s)")
+    return entry
+
+
+def _split_by_day(
+    api: ReportApi, entry: ReportEntry, records: Iterable[dict[str, Any]], folder: Path
+) -> dict[str, int]:
+    """Stream records into one local gzip JSON-lines file per day; return rows per day.
+
+    A record dated outside the window (or undated) is kept on the window's nearest day, so no
+    record is lost and no other window's day is touched.
+    """
+    start, end = date.fromisoformat(entry.start), date.fromisoformat(entry.end)
+    days = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
+    counts = dict.fromkeys(days, 0)
+    with contextlib.ExitStack() as stack:
+        files: dict[str, IO[str]] = {
+            day: stack.enter_context(gzip.open(folder / f"{day}.jsonl.gz", "wt", encoding="utf-8"))
+            for day in days
+        }
+        for record in records:
+            day = _clamp(api.row_day(record), days)
+            files[day].write(
+                json.dumps({**record, api.scope_field: entry.scope}, default=str) + "\n"
+            )
+            counts[day] += 1
+    return counts
+
+
+def _publish_days(
+    lake: Lake, settings: PullSettings, entry: ReportEntry, counts: dict[str, int], folder: Path
+) -> None:
+    """Publish each day's file into its raw partition and record it as that day's delivery."""
+    deliveries = DeliveryLedger(lake, settings.source, settings.dataset)
+    delivery_id = f"{entry.scope}_{entry.report_id}"
+    for day, rows in counts.items():
+        staged = folder / f"{day}.jsonl.gz"
+        size, digest = staged.stat().st_size, _sha256(staged)
+        raw_path = (
+            f"{partition_dir(Zone.RAW, settings.source, settings.dataset, day)}/{delivery_id}/"
+            f"{RECORDS_FILE}"
+        )
+        lake.publish(str(staged), raw_path)
+        deliveries.record(
+            Delivery(
+                delivery_id=delivery_id,
+                source=settings.source,
+                dataset=settings.dataset,
+                dt=day,
+                file_name=RECORDS_FILE,
+                landing_path="",
+                raw_path=raw_path,
+                bytes=size,
+                sha256=digest,
+                lines=rows,
+                ingested_at=datetime.now(tz=UTC).isoformat(timespec="microseconds"),
+                extra={
+                    "scope": entry.scope,
+                    "report_id": entry.report_id,
+                    "window": f"{entry.start}..{entry.end}",
+                },
+            )
+        )
+
+
+def _clamp(day: str | None, days: list[str]) -> str:
+    if day is None or day > days[-1]:
+        return days[-1]
+    return days[0] if day < days[0] else day
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def monotonic_gate(every: float) -> Callable[[], bool]:
+    """A gate that opens at most once per ``every`` seconds (progress logging cadence)."""
+    last = [0.0]
+
+    def ready() -> bool:
+        now = time.monotonic()
+        if now - last[0] >= every:
+            last[0] = now
+            return True
+        return False
+
+    return ready
