@@ -12,7 +12,8 @@ import pytest
 
 from adlake.catalog.glue_catalog import GlueCatalog, GlueCatalogError, _raise_partition_errors
 from adlake.catalog.glue_schema import PARQUET_SERDE, PII_PARAMETER, hive_type
-from adlake.catalog.table import CatalogTable
+from adlake.catalog.table import CatalogTable, JsonTable
+from adlake.pulls.ledger import LEDGER_COLUMNS, LEDGER_TABLE
 from adlake.resources.catalog import GlueCatalogResource
 from adlake_tests.conftest import AwsTestAccount
 
@@ -269,3 +270,27 @@ def test_glue_errors_name_the_table_and_the_fix(aws: AwsTestAccount, source: str
 )
 def test_duckdb_types_map_to_hive_types(duckdb_type: str, hive: str) -> None:
     assert hive_type(duckdb_type) == hive
+
+
+def test_the_report_ledger_is_a_json_table_athena_can_read(
+    aws: AwsTestAccount, source: str
+) -> None:
+    catalog = GlueCatalog(aws.region, aws.endpoint_url, "adlake_")
+    ledger = JsonTable(
+        source=source,
+        name=LEDGER_TABLE,
+        description="report requests",
+        location=f"s3://{aws.bucket}/adlake/state/{source}/report_ledger",
+        columns=LEDGER_COLUMNS,
+    )
+    assert catalog.register_json(ledger) == f"adlake_{source}.report_ledger"
+    assert catalog.register_json(ledger) == f"adlake_{source}.report_ledger"  # idempotent
+
+    table = aws.client("glue").get_table(DatabaseName=f"adlake_{source}", Name="report_ledger")
+    storage = table["Table"]["StorageDescriptor"]
+    assert storage["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
+    assert storage["Location"] == f"s3://{aws.bucket}/adlake/state/{source}/report_ledger/"
+    types = {c["Name"]: c["Type"] for c in storage["Columns"]}
+    assert types["report_id"] == "string" and types["requests"] == "bigint"
+    assert types["day_rows"] == "map<string,bigint>"
+    assert table["Table"].get("PartitionKeys", []) == []

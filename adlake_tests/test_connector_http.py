@@ -220,6 +220,18 @@ def test_rate_limit_header_paces_the_same_operation(api: ThingsApi) -> None:
     assert clock.delays == [pytest.approx(2.0), pytest.approx(2.0)]
 
 
+def test_a_known_burst_goes_out_at_once_and_only_later_calls_wait(api: ThingsApi) -> None:
+    clock = FakeClock()
+    client = ApiSession(
+        "Things API", settings=SETTINGS, sleep=clock.sleep, clock=clock, bursts={"limited": 3}
+    )
+    url = f"{api.base_url}/limited"
+    for _ in range(5):
+        client.request("GET", url, operation="limited")
+    # rate 0.5/s, burst 3: three calls at once, then one every 2 s
+    assert clock.delays == [pytest.approx(2.0), pytest.approx(2.0)]
+
+
 def test_download_streams_with_sha256_and_progress(
     api: ThingsApi, sleeps: SleepRecorder, tmp_path: Path
 ) -> None:

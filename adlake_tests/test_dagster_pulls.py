@@ -273,3 +273,24 @@ def test_a_profile_day_with_0_rows_after_a_day_with_rows_is_flagged(
     ads_emulator.empty_days = set()
     clean = materialize(defs, [CLEAN], instance, quiet, quiet)
     assert clean.success
+
+
+def test_days_past_the_apis_retention_are_skipped_and_old_days_are_settled(
+    ads_project, ads_emulator: AmazonAdsEmulator, profiles: list[str]
+) -> None:
+    defs = ads_project.defs()
+    instance = dg.DagsterInstance.ephemeral()
+    expired = days_ago(100)  # spCampaigns data is kept 95 days
+    materialize(defs, [RAW], instance, key(expired, profiles[0]), key(expired, profiles[-1]))
+    assert ads_emulator.created == []
+
+    node = "raw__amazon_ads__sp_campaigns"
+    settled = materialize(
+        defs, [RAW], instance, key(days_ago(40), profiles[0]), key(days_ago(40), profiles[0])
+    ).asset_materializations_for_node(node)[0]
+    recent = materialize(
+        defs, [RAW], instance, key(days_ago(3), profiles[0]), key(days_ago(3), profiles[0])
+    ).asset_materializations_for_node(node)[0]
+    assert settled.tags["adlake/settlement"] == "settled"
+    assert recent.tags["adlake/settlement"] == "provisional"
+    assert recent.metadata["provisional_days"].value == f"{days_ago(3)}..{days_ago(3)}"

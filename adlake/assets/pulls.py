@@ -121,16 +121,7 @@ def build_pull_asset(
                 "re-requests only the failed windows):\n" + "\n".join(failures),
                 metadata={"failed_windows": len(failures), "rows_landed": landed},
             )
-        ledger_table = catalog.catalog().register_json(
-            JsonTable(
-                source=source_name,
-                name=LEDGER_TABLE,
-                description=f"Every report request of {source_name}: account, window, remote "
-                "id, status, requests, rows, bytes.",
-                location=store.url(ledger_prefix(source_name)),
-                columns=LEDGER_COLUMNS,
-            )
-        )
+        ledger_table = _register_ledger(store, catalog, source_name) if outcomes else "none"
         empty = _empty_after_rows(store, source_name, report, outcomes)
         for scope, day in empty:
             context.log.warning(
@@ -154,6 +145,20 @@ def build_pull_asset(
         )
 
     return _pull
+
+
+def _register_ledger(lake: Lake, catalog: CatalogResource, source: str) -> str:
+    """Expose the source's report ledger as the catalog table ``<source>.report_ledger``."""
+    return catalog.catalog().register_json(
+        JsonTable(
+            source=source,
+            name=LEDGER_TABLE,
+            description=f"Every report request of {source}: account, window, remote id, status, "
+            "requests, rows, bytes.",
+            location=lake.url(ledger_prefix(source)),
+            columns=LEDGER_COLUMNS,
+        )
+    )
 
 
 def _days_by_scope(

@@ -159,6 +159,11 @@ class ApiSession:
     ``auth`` returns the authentication headers, called before every attempt so a refreshed
     token is picked up; ``on_unauthorized`` is called once after a 401/403 (to drop a cached
     token) before the call is retried. ``sleep`` and ``clock`` are injectable for tests.
+
+    Pacing is a token bucket per operation: the rate comes from the API's
+    ``x-amzn-RateLimit-Limit`` header, the burst from ``bursts`` (an API's published usage
+    plan; 1 when unknown, i.e. evenly spaced calls), so a burst of calls goes out at once and
+    only calls beyond it wait.
     """
 
     def __init__(
@@ -170,9 +175,11 @@ class ApiSession:
         settings: HttpSettings = DEFAULT_HTTP,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        bursts: Mapping[str, int] | None = None,
     ) -> None:
         self.api = api
         self.settings = settings
+        self._bursts = dict(bursts or {})
         self._auth = auth
         self._on_unauthorized = on_unauthorized
         self._sleep = sleep
@@ -180,8 +187,8 @@ class ApiSession:
         self._http = requests.Session()
         self._http.headers["User-Agent"] = settings.user_agent
         self._lock = threading.Lock()
-        self._intervals: dict[str, float] = {}
-        self._next_at: dict[str, float] = {}
+        self._rates: dict[str, float] = {}
+        self._buckets: dict[str, tuple[float, float]] = {}  # operation -> (tokens, at)
 
     def close(self) -> None:
         """Close the pooled connections."""
@@ -242,6 +249,8 @@ class ApiSession:
                 refreshed = True
                 self._on_unauthorized()
                 raise _Retryable(self._error(Unauthorized, operation, response, secrets), 0.0)
+            if status == 429:
+                self._drain(operation)
             if status in TRANSIENT_STATUSES:
                 kind = Throttled if status == 429 else ApiError
                 error = self._error(kind, operation, response, secrets)
@@ -324,14 +333,28 @@ class ApiSession:
         return random.uniform(0, cap)
 
     def _pace(self, operation: str) -> None:
-        """Wait for this operation's next slot when the API announced a rate limit."""
+        """Take a token of this operation's bucket, waiting for one when the bucket is empty."""
         with self._lock:
+            rate = self._rates.get(operation)
+            if rate is None:
+                return
             now = self._clock()
-            at = max(now, self._next_at.get(operation, now))
-            if operation in self._intervals:
-                self._next_at[operation] = at + self._intervals[operation]
-        if at > now:
-            self._sleep(at - now)
+            tokens, at = self._refilled(operation, rate, now)
+            wait = 0.0 if tokens >= 1 else (1 - tokens) / rate
+            self._buckets[operation] = (tokens - 1, now)
+        if wait > 0:
+            self._sleep(wait)
+
+    def _drain(self, operation: str) -> None:
+        """A 429 says the API's bucket is empty: ours too, so the retry waits a full interval."""
+        with self._lock:
+            if operation in self._rates:
+                self._buckets[operation] = (0.0, self._clock())
+
+    def _refilled(self, operation: str, rate: float, now: float) -> tuple[float, float]:
+        burst = self._bursts.get(operation, 1)
+        tokens, at = self._buckets.get(operation, (float(burst), now))
+        return min(float(burst), tokens + max(0.0, now - at) * rate), now
 
     def _learn_rate(self, operation: str, response: requests.Response) -> None:
         value = response.headers.get(RATE_LIMIT_HEADER)
@@ -342,10 +365,9 @@ class ApiSession:
         if rate <= 0:
             return
         with self._lock:
-            interval = 1.0 / rate
-            self._intervals[operation] = interval
-            earliest = self._clock() + interval
-            self._next_at[operation] = max(self._next_at.get(operation, earliest), earliest)
+            if operation not in self._rates:  # this first call used one token of the burst
+                self._buckets[operation] = (self._bursts.get(operation, 1) - 1.0, self._clock())
+            self._rates[operation] = rate
 
     def _error(
         self,

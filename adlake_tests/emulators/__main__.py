@@ -80,7 +80,6 @@ def build_servers() -> list[tuple[EmulatorServer, int]]:
             servers[api_port] = ads
         else:
             sp = SellingPartnerEmulator(authority, polls_to_complete=3)
-            sp.enforce_rate_limits = False  # a laptop demo need not wait a minute per request
             servers[api_port] = sp
     return [(server, port) for port, server in servers.items()]
 

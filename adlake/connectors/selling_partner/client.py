@@ -34,7 +34,7 @@ from adlake.connectors.selling_partner.errors import (
     SellingPartnerError,
 )
 from adlake.connectors.selling_partner.models import SpDocument, SpReport, format_time
-from adlake.connectors.selling_partner.spec import MAX_MARKETPLACES, REPORTS_BASE
+from adlake.connectors.selling_partner.spec import MAX_MARKETPLACES, REPORTS_BASE, USAGE_PLANS
 
 if TYPE_CHECKING:
     from adlake.connectors.lwa import LwaTokens
@@ -69,6 +69,8 @@ class SellingPartnerClient:
             on_unauthorized=tokens.invalidate,
             settings=settings,
             sleep=sleep,
+            # the usage plans' bursts: calls up to the burst go out at once, later ones wait
+            bursts={operation: burst for operation, (_, burst) in USAGE_PLANS.items()},
         )
 
     def close(self) -> None:
