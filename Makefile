@@ -32,9 +32,10 @@ lint: install
 	$(UV) run ruff format --check adlake adlake_tests benchmarks
 	$(UV) run ruff check adlake adlake_tests benchmarks
 
-## bench: the clean-throughput benchmark (5M rows by default)
+## bench: the clean-throughput benchmark (5M rows by default) and the report-pull benchmark
 bench: install
 	$(UV) run python benchmarks/clean_throughput.py
+	$(UV) run python benchmarks/report_pull.py
 
 ## clean-local: remove the local lake, catalog and Dagster instance
 clean-local:
