@@ -77,6 +77,7 @@ def test_a_range_is_one_request_per_profile_and_lands_one_delivery_per_day(
         entry = ReportLedger(lake, "amazon_ads", "sp_campaigns").get(profile, first, last)
         assert entry is not None
         assert (entry.status, entry.requests, entry.rows) == ("landed", 1, rows_per_window)
+        assert entry.report_type == "spCampaigns"
         assert entry.polls >= 2  # the emulator needed several polls; each was recorded
     deliveries = DeliveryLedger(lake, "amazon_ads", "sp_campaigns").for_dates(
         [first, days_ago(4), last]

@@ -75,6 +75,7 @@ class AdsReports:
         self.client = client
         self.name = name
         self.report = report
+        self.report_type = report.report_type
         self.polling = polling
         self.max_days = amazon_ads.spec.max_days(report.report_type)
         self.retention_days = amazon_ads.spec.retention_days(report.report_type)
@@ -144,6 +145,7 @@ class SpReports:
         self.client = client
         self.name = name
         self.report = report
+        self.report_type = report.report_type
         self.polling = polling
         self.max_days = report.window_days
         self.format = selling_partner.report_format(report.report_type)

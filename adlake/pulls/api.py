@@ -40,6 +40,7 @@ class ReportApi(Protocol):
     """
 
     api: str
+    report_type: str
     scope_field: str
     file_name: str
     max_days: int

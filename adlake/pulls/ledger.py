@@ -42,6 +42,7 @@ class ReportEntry:
     updated_at: str
     run_id: str
     remote_status: str = ""
+    report_type: str = ""
     requests: int = 1
     polls: int = 0
     bytes: int = 0
@@ -63,6 +64,7 @@ LEDGER_COLUMNS: tuple[tuple[str, str, str], ...] = (
         (name, "VARCHAR", "string")
         for name in ("source", "dataset", "api", "scope", "start", "end")
     ),
+    ("report_type", "VARCHAR", "string"),
     ("report_id", "VARCHAR", "string"),
     ("status", "VARCHAR", "string"),
     ("remote_status", "VARCHAR", "string"),

@@ -132,6 +132,7 @@ def _request(
         start=start.isoformat(),
         end=end.isoformat(),
         report_id=report_id,
+        report_type=api.report_type,
         status="requested",
         requested_at=stamp,
         updated_at=stamp,
