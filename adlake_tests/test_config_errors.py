@@ -110,6 +110,12 @@ MISTAKES: list[Any] = [
         id="sp-marketplace-typo",
     ),
     pytest.param(
+        put("sources", "seller", "marketplaces", value=["ATVPDKIKX0DER", "A1PA6795UKMFR9"]),
+        "sources.seller.marketplaces",
+        ["'A1PA6795UKMFR9'", "(DE) is served by the EU endpoint", "region: EU"],
+        id="sp-marketplace-other-region",
+    ),
+    pytest.param(
         put(*ORDERS, "report_type", value="GET_SALES_AND_TRAFIC_REPORT"),
         f"{ORDERS_KEY}.report_type",
         ["unknown report type", "did you mean 'GET_SALES_AND_TRAFFIC_REPORT'"],

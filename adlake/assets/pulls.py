@@ -5,6 +5,7 @@ windows the API accepts in one request, and pulls each window through the report
 retry resumes the same remote report). One pool per API keeps backfills within rate limits.
 """
 
+import contextlib
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 
@@ -23,7 +24,7 @@ from adlake.pulls import (
     plan_windows,
     pull_window,
 )
-from adlake.pulls.amazon import report_apis
+from adlake.pulls.amazon import report_api
 from adlake.pulls.ledger import LEDGER_COLUMNS, LEDGER_TABLE, ledger_prefix
 from adlake.resources.catalog import CatalogResource
 from adlake.resources.lake import LakeResource
@@ -93,7 +94,6 @@ def build_pull_asset(
         catalog: CatalogResource,
     ) -> dg.MaterializeResult:
         store = lake.lake()
-        api = report_apis(source, secrets.get)[report]
         days_by_scope = _days_by_scope(partitions, context.partition_keys, dimension)
         settings = PullSettings(
             source=source_name,
@@ -101,18 +101,8 @@ def build_pull_asset(
             run_id=context.run.run_id,
             repull_after=timedelta(hours=source.repull_after_hours),
         )
-        outcomes: list[WindowOutcome] = []
-        failures: list[str] = []
-        for scope, days in days_by_scope.items():
-            kept = _within_retention(api, days, context)
-            for start, end in plan_windows(kept, api.max_days):
-                try:
-                    outcomes.append(
-                        pull_window(api, store, settings, scope, start, end, context.log.info)
-                    )
-                except PullError as exc:  # the other windows still land; the run fails after
-                    context.log.error(str(exc))
-                    failures.append(str(exc))
+        with contextlib.closing(report_api(source, report, secrets.get)) as api:
+            outcomes, failures = _pull_windows(api, store, settings, days_by_scope, context)
         if failures:
             landed = sum(o.entry.rows for o in outcomes)
             raise dg.Failure(
@@ -145,6 +135,29 @@ def build_pull_asset(
         )
 
     return _pull
+
+
+def _pull_windows(
+    api: ReportApi,
+    lake: Lake,
+    settings: PullSettings,
+    days_by_scope: dict[str, list[str]],
+    context: dg.AssetExecutionContext,
+) -> tuple[list[WindowOutcome], list[str]]:
+    """Pull every window of every account; a failed window is reported, the others still land."""
+    outcomes: list[WindowOutcome] = []
+    failures: list[str] = []
+    for scope, days in days_by_scope.items():
+        kept = _within_retention(api, days, context)
+        for start, end in plan_windows(kept, api.max_days):
+            try:
+                outcomes.append(
+                    pull_window(api, lake, settings, scope, start, end, context.log.info)
+                )
+            except PullError as exc:
+                context.log.error(str(exc))
+                failures.append(str(exc))
+    return outcomes, failures
 
 
 def _register_ledger(lake: Lake, catalog: CatalogResource, source: str) -> str:

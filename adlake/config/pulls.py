@@ -367,6 +367,22 @@ class SellingPartnerSourceConfig(_PullSourceConfig):
                 )
         return value
 
+    @model_validator(mode="after")
+    def _marketplaces_in_region(self) -> SellingPartnerSourceConfig:
+        from adlake.connectors.selling_partner import MARKETPLACES
+
+        for marketplace in self.marketplaces:
+            country, region = MARKETPLACES[marketplace]
+            if region != self.region:
+                raise problem(
+                    f"{marketplace} ({country}) is served by the {region} endpoint, but this "
+                    f"source's region is {self.region}",
+                    f"put it in a source with region: {region} (one source per region)",
+                    key="marketplaces",
+                    value=marketplace,
+                )
+        return self
+
     def scopes(self) -> list[str]:
         """The marketplace ids."""
         return list(self.marketplaces)

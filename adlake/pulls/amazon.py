@@ -17,7 +17,7 @@ from adlake.config.pulls import SpReportConfig
 from adlake.connectors import amazon_ads, selling_partner
 from adlake.connectors.http import ApiError, DownloadResult
 from adlake.connectors.lwa import LWA_TOKEN_URLS, LwaCredentials, LwaTokens
-from adlake.pulls.api import Progress, RemoteFailed, RemoteGone, RemoteReport, ReportApi
+from adlake.pulls.api import Progress, RemoteFailed, RemoteGone, RemoteReport
 
 SecretLookup = Callable[[str], str]
 
@@ -126,6 +126,10 @@ class AdsReports:
         """DAILY rows carry their day in ``date``."""
         return row_day(record.get("date"))
 
+    def close(self) -> None:
+        """Close the client's pooled connections."""
+        self.client.close()
+
 
 class SpReports:
     """One Selling Partner report, per marketplace."""
@@ -197,11 +201,15 @@ class SpReports:
             value = value.get(part) if isinstance(value, dict) else None
         return row_day(value)
 
+    def close(self) -> None:
+        """Close the client's pooled connections."""
+        self.client.close()
 
-def report_apis(
-    source: AmazonAdsSourceConfig | SellingPartnerSourceConfig, secret: SecretLookup
-) -> dict[str, ReportApi]:
-    """Every report of a source as a ReportApi, sharing one token cache and one client."""
+
+def report_api(
+    source: AmazonAdsSourceConfig | SellingPartnerSourceConfig, report: str, secret: SecretLookup
+) -> AdsReports | SpReports:
+    """One configured report of a source as a ReportApi, with its own client (close it)."""
     tokens = lwa_tokens(source, secret)
     polling = Polling(source.poll_interval_seconds, source.poll_timeout_minutes * 60.0)
     if isinstance(source, AmazonAdsSourceConfig):
@@ -210,10 +218,8 @@ def report_apis(
             client_id=secret(source.credentials.client_id),
             tokens=tokens,
         )
-        return {
-            name: AdsReports(ads, name, report, polling) for name, report in source.reports.items()
-        }
+        return AdsReports(ads, report, source.reports[report], polling)
     sp = selling_partner.SellingPartnerClient(
         endpoint=source.endpoint or selling_partner.SP_HOSTS[source.region], tokens=tokens
     )
-    return {name: SpReports(sp, name, report, polling) for name, report in source.reports.items()}
+    return SpReports(sp, report, source.reports[report], polling)

@@ -66,3 +66,7 @@ class ReportApi(Protocol):
     def row_day(self, record: dict[str, Any]) -> str | None:
         """The day (YYYY-MM-DD) a record belongs to, or None when it names none."""
         ...
+
+    def close(self) -> None:
+        """Release the API client's connections."""
+        ...
