@@ -189,7 +189,7 @@ def _within_retention(
     api: ReportApi, days: list[str], context: dg.AssetExecutionContext
 ) -> list[str]:
     """Days the API still keeps; older ones are skipped with a warning, not requested."""
-    keep = getattr(api, "retention_days", None)
+    keep = api.retention_days
     if not keep:
         return days
     oldest = (datetime.now(tz=UTC).date() - timedelta(days=keep - 1)).isoformat()

@@ -137,7 +137,7 @@ class SpReports:
     api = "selling_partner"
     scope_field = "marketplace_id"
     file_name = "document"
-    retention_days = None
+    retention_days: int | None = None  # SP reports have no documented retention limit
 
     def __init__(
         self,

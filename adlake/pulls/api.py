@@ -43,7 +43,8 @@ class ReportApi(Protocol):
     report_type: str
     scope_field: str
     file_name: str
-    max_days: int
+    max_days: int  # days one request may cover
+    retention_days: int | None  # days the API keeps data; None: no limit known
 
     def request(self, scope: str, start: date, end: date) -> str:
         """Ask for the report of ``start..end`` (inclusive days); return the remote id."""
