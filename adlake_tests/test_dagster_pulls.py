@@ -22,7 +22,7 @@ from adlake.lake.storage import Lake
 from adlake.pulls import ReportLedger
 from adlake_tests.conftest import REPO
 from adlake_tests.emulators.amazon_ads import AmazonAdsEmulator
-from adlake_tests.emulators.lwa import LwaEmulator
+from adlake_tests.emulators.lwa import TEST_CLIENT_SECRET, TEST_REFRESH_TOKEN, LwaEmulator
 from adlake_tests.pull_project import (
     ads_source,
     days_ago,
@@ -299,3 +299,28 @@ def test_days_past_the_apis_retention_are_skipped_and_old_days_are_settled(
     assert settled.tags["adlake/settlement"] == "settled"
     assert recent.tags["adlake/settlement"] == "provisional"
     assert recent.metadata["provisional_days"].value == f"{days_ago(3)}..{days_ago(3)}"
+
+
+def test_no_credential_or_access_token_reaches_the_run_log_or_metadata(
+    ads_project,
+    ads_emulator: AmazonAdsEmulator,
+    token_authority,
+    profiles: list[str],
+) -> None:
+    ads_emulator.fail_profiles = {profiles[0]}  # a failure message is in the log too
+    defs = ads_project.defs()
+    instance = dg.DagsterInstance.ephemeral()
+    day = days_ago(2)
+    result = materialize(
+        defs, [RAW], instance, key(day, profiles[0]), key(day, profiles[-1]), raise_on_error=False
+    )
+    logged = "\n".join(
+        f"{entry.message} {entry.dagster_event!r}" for entry in instance.all_logs(result.run_id)
+    )
+    ledger_files = Path(ads_project.lake_root(), "state").rglob("*.json")
+    stored = "\n".join(path.read_text() for path in ledger_files)
+    secrets = [TEST_CLIENT_SECRET, TEST_REFRESH_TOKEN, *token_authority.tokens()]
+    assert len(secrets) > 2, "the run fetched an access token"
+    for secret in secrets:
+        assert secret not in logged and secret not in stored
+    assert ads_emulator.failure_reason[:30] in logged

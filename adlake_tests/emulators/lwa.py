@@ -78,6 +78,11 @@ class TokenAuthority:
         with self._lock:
             return len(self._tokens)
 
+    def tokens(self) -> list[str]:
+        """Every access token issued, for tests that check none leaks."""
+        with self._lock:
+            return list(self._tokens)
+
 
 def bearer(request: Request) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header, if any."""
