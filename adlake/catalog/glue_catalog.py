@@ -16,7 +16,6 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from adlake.catalog.glue_schema import (
-    PARTITION_KEY,
     GlueCatalogError,
     json_table_input,
     partition_input,
@@ -84,19 +83,7 @@ class GlueCatalog:
         where = f"{database}.{table.name}"
         wanted = json_table_input(table)
         self._ensure_database(database, table.source, where)
-        found = self._call(
-            "get_table", where, ("EntityNotFoundException",), DatabaseName=database, Name=table.name
-        )
-        if found is None:
-            self._call(
-                "create_table",
-                where,
-                ("AlreadyExistsException",),
-                DatabaseName=database,
-                TableInput=wanted,
-            )
-        elif table_key(found["Table"]) != table_key(wanted):
-            self._call("update_table", where, DatabaseName=database, TableInput=wanted)
+        self._put_table(database, wanted, where)
         return where
 
     def _ensure_database(self, database: str, source: str, where: str) -> None:
@@ -127,12 +114,13 @@ class GlueCatalog:
                 continue
             current = found["Table"]
             keys = [(k["Name"], k["Type"]) for k in current.get("PartitionKeys", [])]
-            if keys != [(PARTITION_KEY["Name"], PARTITION_KEY["Type"])]:
+            ours = [(k["Name"], k["Type"]) for k in wanted["PartitionKeys"]]
+            if keys != ours:
                 raise GlueCatalogError(
-                    f"{where} exists with partition keys {keys}, but adlake registers clean "
-                    f"datasets partitioned by (dt, date); drop it (aws glue delete-table "
-                    f"--database-name {database} --name {name}) and re-materialize the catalog "
-                    "asset, or set aws.glue_database_prefix to a prefix adlake owns"
+                    f"{where} exists with partition keys {keys}, but adlake registers it with "
+                    f"{ours or 'none'}; drop it (aws glue delete-table --database-name "
+                    f"{database} --name {name}) and re-materialize the asset, or set "
+                    "aws.glue_database_prefix to a prefix adlake owns"
                 )
             if table_key(current) != table_key(wanted):
                 # keep parameters others set (partition filtering, projection); ours win
