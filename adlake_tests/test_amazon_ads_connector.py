@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 import threading
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import psutil
@@ -22,6 +22,7 @@ from adlake.connectors.amazon_ads import (
 )
 from adlake.connectors.http import UrlExpired
 from adlake.connectors.lwa import LwaTokens
+from adlake.pulls import plan_windows
 from adlake_tests.emulators.amazon_ads import CREATE_TYPE, AmazonAdsEmulator
 from adlake_tests.emulators.fixtures_ads import SleepRecorder
 from adlake_tests.emulators.lwa import TEST_CLIENT_ID, TokenAuthority
@@ -283,10 +284,12 @@ def test_spec_accepts_a_valid_request_and_knows_limits() -> None:
     assert spec.max_days("sbPurchasedProduct") == 731
     assert "campaignPlacement" in spec.group_bys("sbCampaignPlacement")
     assert len(spec.report_types()) == 33
-    assert spec.date_windows("spCampaigns", date(2026, 1, 1), date(2026, 3, 5)) == [
+    days = [(date(2026, 1, 1) + timedelta(days=n)).isoformat() for n in range(64)]
+    days.remove("2026-02-10")  # a day left out splits the run of days
+    assert plan_windows(days, spec.max_days("spCampaigns")) == [
         (date(2026, 1, 1), date(2026, 1, 31)),
-        (date(2026, 2, 1), date(2026, 3, 3)),
-        (date(2026, 3, 4), date(2026, 3, 5)),
+        (date(2026, 2, 1), date(2026, 2, 9)),
+        (date(2026, 2, 11), date(2026, 3, 5)),
     ]
     assert spec.check_dates("spCampaigns", date(2026, 1, 1), date(2026, 2, 1))
     assert spec.check_dates("spCampaigns", date(2025, 1, 1), date(2025, 1, 2), date(2026, 1, 1))

@@ -213,7 +213,7 @@ def check_dates(report_type: str, start: date, end: date, today: date | None = N
     if (end - start).days + 1 > longest:
         problems.append(
             f"{report_type}: {start}..{end} spans {(end - start).days + 1} days; one request "
-            f"may cover at most {longest}; split it with date_windows()"
+            f"may cover at most {longest}; split it into windows of at most {longest} days"
         )
     if today is not None and start < today - timedelta(days=retention_days(report_type)):
         problems.append(
@@ -221,17 +221,6 @@ def check_dates(report_type: str, start: date, end: date, today: date | None = N
             "days Amazon keeps; start later"
         )
     return problems
-
-
-def date_windows(report_type: str, start: date, end: date) -> list[tuple[date, date]]:
-    """``start..end`` split into consecutive windows no longer than ``max_days``."""
-    step = timedelta(days=max_days(report_type))
-    windows = []
-    while start <= end:
-        stop = min(end, start + step - timedelta(days=1))
-        windows.append((start, stop))
-        start = stop + timedelta(days=1)
-    return windows
 
 
 def column_type(name: str) -> str:
@@ -254,8 +243,3 @@ def column_type(name: str) -> str:
     if "bool" in declared:
         return "boolean"
     return "string"
-
-
-def column_description(name: str) -> str:
-    """Amazon's one-line description of a report column ('' when unknown)."""
-    return str((_columns().get(name) or {}).get("description") or "")
