@@ -83,7 +83,7 @@ def clean_partitions(
     outcome = CleanOutcome(schema=clean_schema(spec))
     with lake.scratch() as scratch, duckdb.connect(":memory:") as con:
         _configure(con, lake, scratch, engine)
-        _load_hmac_keys(con, spec, hmac_keys)
+        load_hmac_keys(con, spec, hmac_keys)
         reads: list[DeliveryRead] = []
         problems: list[dict[str, object]] = []
         for rank, item in enumerate(inputs):
@@ -168,10 +168,13 @@ def _configure(
     con.execute("SET enable_progress_bar=false")
 
 
-def _load_hmac_keys(
+def load_hmac_keys(
     con: duckdb.DuckDBPyConnection, spec: DatasetConfig, keys: Mapping[str, bytes]
 ) -> None:
-    # a plain table of the in-memory database: the per-partition cursors must see it
+    """Bind the dataset's HMAC keys into ``adlake_hmac_keys`` (never into SQL text).
+
+    A plain table of the in-memory database: the per-partition cursors must see it.
+    """
     con.execute("CREATE TABLE adlake_hmac_keys (name VARCHAR, ipad BLOB, opad BLOB)")
     needed = {c.pii.secret for c in spec.columns.values() if c.pii and c.pii.policy == "hmac"}
     for name in sorted(n for n in needed if n):

@@ -1,0 +1,134 @@
+"""Apply captured changes to a current-state table: upsert by primary key, deletes removed.
+
+The state is a Parquet file of clean rows (typed, PII protected) with ``_position`` and
+``_seq`` of the change that produced each row. Applying change batches unions the state with
+the batches' changes (cast from their text row images with the dataset's declared types, PII
+protected exactly as in clean), keeps for each key the change with the highest
+(position, seq), and drops keys whose latest change is a delete. Because only the order of
+positions matters, batches applied twice, or out of order, give the same state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import duckdb
+
+from adlake.config import DatasetConfig
+from adlake.transform import pii
+from adlake.transform.readers import sql_string
+from adlake.transform.types import clean_type, duckdb_type
+
+STATE_COLUMNS = (("_position", "BIGINT"), ("_seq", "INTEGER"))
+
+
+@dataclass
+class ApplyOutcome:
+    """What one apply did: rows in the new state, changes read, rejected, last position."""
+
+    rows: int = 0
+    changes: int = 0
+    deletes: int = 0
+    rejected: int = 0
+    last_position: int | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def state_columns(spec: DatasetConfig) -> list[tuple[str, str]]:
+    """(name, DuckDB type) of the state table: clean columns, then the change's position."""
+    columns = [
+        (name, clean_type(column))
+        for name, column in spec.columns.items()
+        if not (column.pii and column.pii.policy == "drop")
+    ]
+    return columns + list(STATE_COLUMNS)
+
+
+def apply_changes(
+    con: duckdb.DuckDBPyConnection,
+    spec: DatasetConfig,
+    table: str,
+    state_file: str | None,
+    change_files: Sequence[str],
+    out_file: str,
+) -> ApplyOutcome:
+    """Write the new state of ``table`` to ``out_file`` from the old state and change batches.
+
+    ``con`` must hold the ``adlake_hmac_keys`` table when a column uses the hmac policy
+    (:func:`adlake.transform.clean.load_hmac_keys`). A
+    change whose key or a required column cannot be cast is rejected (counted, named by
+    position in ``problems``, never applied) so one bad row cannot corrupt the state.
+    """
+    outcome = ApplyOutcome()
+    columns = state_columns(spec)
+    names = [name for name, _ in columns[: -len(STATE_COLUMNS)]]
+    if change_files:
+        listing = "[" + ", ".join(sql_string(f) for f in change_files) + "]"
+        con.execute(
+            f"CREATE OR REPLACE TEMP VIEW adlake_changes AS SELECT op, position, seq, "
+            f"{_typed_values(spec, names)} FROM read_parquet({listing}) "
+            f"WHERE table_name = {sql_string(table)}"
+        )
+    else:
+        con.execute(
+            "CREATE OR REPLACE TEMP VIEW adlake_changes AS SELECT NULL::VARCHAR AS op, "
+            "NULL::BIGINT AS position, NULL::INTEGER AS seq, "
+            + ", ".join(f'NULL::{kind} AS "{name}"' for name, kind in columns[: len(names)])
+            + " WHERE false"
+        )
+    keys = spec.primary_key
+    invalid = " OR ".join(f'"{k}" IS NULL' for k in keys)
+    required = [n for n in names if spec.columns[n].required and n not in keys]
+    if required:
+        invalid += " OR (op <> 'delete' AND (" + " OR ".join(f'"{n}" IS NULL' for n in required)
+        invalid += "))"
+    counts = con.execute(
+        f"SELECT count(*), count(*) FILTER (WHERE op = 'delete'), "
+        f"count(*) FILTER (WHERE {invalid}), max(position) FROM adlake_changes"
+    ).fetchone()
+    outcome.changes, outcome.deletes, outcome.rejected, outcome.last_position = counts
+    if outcome.rejected:
+        rejected = con.execute(
+            f"SELECT position, seq FROM adlake_changes WHERE {invalid} ORDER BY 1, 2 LIMIT 20"
+        ).fetchall()
+        outcome.problems.append(
+            f"{table}: {outcome.rejected} change(s) with a missing key or required value, or a "
+            f"value that does not fit the declared type, were not applied (position, seq: "
+            f"{', '.join(f'{p}/{s}' for p, s in rejected)}). Fix: correct the declared types "
+            "in adlake.yaml"
+        )
+    selected = ", ".join(f'"{n}"' for n in names)
+    old = (
+        f"SELECT 'upsert' AS op, _position AS position, _seq AS seq, {selected} "
+        f"FROM read_parquet({sql_string(state_file)})"
+        if state_file
+        else "SELECT * FROM adlake_changes WHERE false"
+    )
+    key_list = ", ".join(f'"{k}"' for k in keys)
+    con.execute(
+        f"COPY (SELECT {selected}, position AS _position, seq AS _seq FROM ("
+        f"  SELECT *, row_number() OVER (PARTITION BY {key_list} ORDER BY position DESC, "
+        f"  seq DESC, op = 'upsert') AS _rank FROM ("
+        f"    {old} UNION ALL BY NAME SELECT * FROM adlake_changes WHERE NOT ({invalid})"
+        f"  )) WHERE _rank = 1 AND op <> 'delete' ORDER BY {key_list}"
+        f") TO {sql_string(out_file)} (FORMAT parquet, COMPRESSION zstd)"
+    )
+    outcome.rows = con.execute(
+        f"SELECT count(*) FROM read_parquet({sql_string(out_file)})"
+    ).fetchone()[0]
+    return outcome
+
+
+def _typed_values(spec: DatasetConfig, names: Sequence[str]) -> str:
+    """Select items casting each row image value (text) to its declared type, PII protected."""
+    items = []
+    for name in names:
+        column = spec.columns[name]
+        path = sql_string("$." + (column.source or name).replace('"', ""))
+        text = f"json_extract_string(row, {path})"
+        value = f"TRY_CAST({text} AS {duckdb_type(column)})"
+        if column.pii:
+            value = pii.hash_sql(f"CAST({value} AS VARCHAR)", column.pii) or "NULL"
+        items.append(f'{value} AS "{name}"')
+    return ", ".join(items)
