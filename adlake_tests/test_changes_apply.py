@@ -87,3 +87,17 @@ def test_latest_position_wins_between_insert_and_delete(tmp_path: Path, deleted_
         duckdb.connect(), SPEC, "orders", None, files[::-1] if deleted_first else files, out
     )
     assert state(out) == []
+
+
+def test_an_update_of_the_primary_key_moves_the_row(tmp_path: Path) -> None:
+    path = tmp_path / "moved.parquet"
+    with ChangeBatchWriter(path) as writer:
+        writer.write([
+            Change("insert", 40, 0, NOW, "public", "orders", {"id": "5", "amount": "5"}),
+            Change("update", 41, 0, NOW, "public", "orders", {"id": "6", "amount": "5"},
+                   key={"id": "5"}),
+        ])  # fmt: skip
+    out = str(tmp_path / "state.parquet")
+    outcome = apply_changes(duckdb.connect(), SPEC, "orders", None, [str(path)], out)
+    assert [row[0] for row in state(out)] == [6]
+    assert (outcome.changes, outcome.deletes) == (2, 0)

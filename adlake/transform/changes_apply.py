@@ -65,14 +65,23 @@ def apply_changes(
     names = [name for name, _ in columns[: -len(STATE_COLUMNS)]]
     if change_files:
         listing = "[" + ", ".join(sql_string(f) for f in change_files) + "]"
+        source = f"read_parquet({listing}) WHERE table_name = {sql_string(table)}"
+        # an update that changed the primary key also deletes the row under the old key
+        old_keys = ", ".join(
+            _typed_value(spec, name, "key") if name in spec.primary_key else f'NULL AS "{name}"'
+            for name in names
+        )
         con.execute(
-            f"CREATE OR REPLACE TEMP VIEW adlake_changes AS SELECT op, position, seq, "
-            f"{_typed_values(spec, names)} FROM read_parquet({listing}) "
-            f"WHERE table_name = {sql_string(table)}"
+            f"CREATE OR REPLACE TEMP VIEW adlake_changes AS "
+            f"SELECT false AS derived, op, position, seq, {_typed_values(spec, names)} "
+            f"FROM {source} UNION ALL SELECT true, 'delete', position, seq, {old_keys} "
+            f"FROM {source} "
+            "AND key IS NOT NULL"
         )
     else:
         con.execute(
-            "CREATE OR REPLACE TEMP VIEW adlake_changes AS SELECT NULL::VARCHAR AS op, "
+            "CREATE OR REPLACE TEMP VIEW adlake_changes AS SELECT false AS derived, "
+            "NULL::VARCHAR AS op, "
             "NULL::BIGINT AS position, NULL::INTEGER AS seq, "
             + ", ".join(f'NULL::{kind} AS "{name}"' for name, kind in columns[: len(names)])
             + " WHERE false"
@@ -85,7 +94,8 @@ def apply_changes(
         invalid += "))"
     counts = con.execute(
         f"SELECT count(*), count(*) FILTER (WHERE op = 'delete'), "
-        f"count(*) FILTER (WHERE {invalid}), max(position) FROM adlake_changes"
+        f"count(*) FILTER (WHERE {invalid}), max(position) FROM adlake_changes "
+        "WHERE NOT derived"
     ).fetchone()
     outcome.changes, outcome.deletes, outcome.rejected, outcome.last_position = counts
     if outcome.rejected:
@@ -122,13 +132,14 @@ def apply_changes(
 
 def _typed_values(spec: DatasetConfig, names: Sequence[str]) -> str:
     """Select items casting each row image value (text) to its declared type, PII protected."""
-    items = []
-    for name in names:
-        column = spec.columns[name]
-        path = sql_string("$." + (column.source or name).replace('"', ""))
-        text = f"json_extract_string(row, {path})"
-        value = f"TRY_CAST({text} AS {duckdb_type(column)})"
-        if column.pii:
-            value = pii.hash_sql(f"CAST({value} AS VARCHAR)", column.pii) or "NULL"
-        items.append(f'{value} AS "{name}"')
-    return ", ".join(items)
+    return ", ".join(_typed_value(spec, name, "row") for name in names)
+
+
+def _typed_value(spec: DatasetConfig, name: str, image: str) -> str:
+    """One column read from a JSON image (``row`` or ``key``), cast and PII protected."""
+    column = spec.columns[name]
+    path = sql_string("$." + (column.source or name).replace('"', ""))
+    value = f"TRY_CAST(json_extract_string({image}, {path}) AS {duckdb_type(column)})"
+    if column.pii:
+        value = pii.hash_sql(f"CAST({value} AS VARCHAR)", column.pii) or "NULL"
+    return f'{value} AS "{name}"'
