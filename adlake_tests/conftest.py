@@ -21,7 +21,11 @@ if TYPE_CHECKING:
     import dagster as dg
 
 # the spec-built emulators of the Amazon APIs, and clients wired to them
-pytest_plugins = ["adlake_tests.emulators.fixtures_ads", "adlake_tests.emulators.fixtures_sp"]
+pytest_plugins = [
+    "adlake_tests.emulators.fixtures_ads",
+    "adlake_tests.emulators.fixtures_sp",
+    "adlake_tests.servers.fixtures",
+]
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_CONFIG = REPO / "adlake.yaml"
