@@ -101,3 +101,27 @@ def test_an_update_of_the_primary_key_moves_the_row(tmp_path: Path) -> None:
     outcome = apply_changes(duckdb.connect(), SPEC, "orders", None, [str(path)], out)
     assert [row[0] for row in state(out)] == [6]
     assert (outcome.changes, outcome.deletes) == (2, 0)
+
+
+def test_a_column_an_update_left_out_keeps_its_value_while_an_explicit_null_clears_it(
+    tmp_path: Path,
+) -> None:
+    """PostgreSQL leaves unchanged TOAST values out of an update's row image."""
+    first = batch(tmp_path, "t1", [
+        ("insert", 50, {"id": "9", "email": "e@x.com", "amount": "1.00", "updated_at": None}),
+    ])  # fmt: skip
+    second = batch(tmp_path, "t2", [
+        ("update", 51, {"id": "9", "amount": "2.00", "updated_at": None}),  # email left out
+    ])  # fmt: skip
+    third = batch(tmp_path, "t3", [
+        ("update", 52, {"id": "9", "email": None, "amount": "3.00", "updated_at": None}),
+    ])  # fmt: skip
+    con = duckdb.connect()
+    s1, s2, s3 = (str(tmp_path / f"toast{i}.parquet") for i in (1, 2, 3))
+    apply_changes(con, SPEC, "orders", None, [first], s1)
+    apply_changes(con, SPEC, "orders", s1, [second], s2)
+    assert state(s2) == [(9, True, "2.00", 51)]
+    apply_changes(con, SPEC, "orders", None, [first, second], s3)  # same from scratch
+    assert state(s3) == state(s2)
+    apply_changes(con, SPEC, "orders", s2, [third], s3)
+    assert state(s3) == [(9, False, "3.00", 52)]

@@ -71,12 +71,13 @@ def apply_changes(
             _typed_value(spec, name, "key") if name in spec.primary_key else f'NULL AS "{name}"'
             for name in names
         )
+        present = ", ".join(f'json_exists(row, {_path(spec, n)}) AS "_has_{n}"' for n in names)
+        always = ", ".join(f'true AS "_has_{n}"' for n in names)
         con.execute(
             f"CREATE OR REPLACE TEMP VIEW adlake_changes AS "
-            f"SELECT false AS derived, op, position, seq, {_typed_values(spec, names)} "
-            f"FROM {source} UNION ALL SELECT true, 'delete', position, seq, {old_keys} "
-            f"FROM {source} "
-            "AND key IS NOT NULL"
+            f"SELECT false AS derived, op, position, seq, {_typed_values(spec, names)}, "
+            f"{present} FROM {source} UNION ALL SELECT true, 'delete', position, seq, "
+            f"{old_keys}, {always} FROM {source} AND key IS NOT NULL"
         )
     else:
         con.execute(
@@ -84,6 +85,8 @@ def apply_changes(
             "NULL::VARCHAR AS op, "
             "NULL::BIGINT AS position, NULL::INTEGER AS seq, "
             + ", ".join(f'NULL::{kind} AS "{name}"' for name, kind in columns[: len(names)])
+            + ", "
+            + ", ".join(f'true AS "_has_{n}"' for n in names)
             + " WHERE false"
         )
     keys = spec.primary_key
@@ -109,17 +112,28 @@ def apply_changes(
             "in adlake.yaml"
         )
     selected = ", ".join(f'"{n}"' for n in names)
+    always = ", ".join(f'true AS "_has_{n}"' for n in names)
     old = (
-        f"SELECT 'upsert' AS op, _position AS position, _seq AS seq, {selected} "
+        f"SELECT 'upsert' AS op, _position AS position, _seq AS seq, {selected}, {always} "
         f"FROM read_parquet({sql_string(state_file)})"
         if state_file
         else "SELECT * FROM adlake_changes WHERE false"
     )
     key_list = ", ".join(f'"{k}"' for k in keys)
+    order = "ORDER BY position DESC, seq DESC, op = 'upsert'"
+    window = f"PARTITION BY {key_list} {order}"
+    # a column an update left out (PostgreSQL's unchanged TOAST values) keeps its last value
+    latest = ", ".join(
+        f'"{n}"'
+        if n in keys
+        else f'(first_value(CASE WHEN "_has_{n}" THEN {{\'v\': "{n}"}} END IGNORE NULLS) '
+        f"OVER (PARTITION BY {key_list} {order} ROWS BETWEEN UNBOUNDED PRECEDING AND "
+        f'UNBOUNDED FOLLOWING)).v AS "{n}"'
+        for n in names
+    )
     con.execute(
         f"COPY (SELECT {selected}, position AS _position, seq AS _seq FROM ("
-        f"  SELECT *, row_number() OVER (PARTITION BY {key_list} ORDER BY position DESC, "
-        f"  seq DESC, op = 'upsert') AS _rank FROM ("
+        f"  SELECT op, position, seq, {latest}, row_number() OVER ({window}) AS _rank FROM ("
         f"    {old} UNION ALL BY NAME SELECT * FROM adlake_changes WHERE NOT ({invalid})"
         f"  )) WHERE _rank = 1 AND op <> 'delete' ORDER BY {key_list}"
         f") TO {sql_string(out_file)} (FORMAT parquet, COMPRESSION zstd)"
@@ -135,11 +149,15 @@ def _typed_values(spec: DatasetConfig, names: Sequence[str]) -> str:
     return ", ".join(_typed_value(spec, name, "row") for name in names)
 
 
+def _path(spec: DatasetConfig, name: str) -> str:
+    """The JSON path (SQL literal) of a column in a row image."""
+    return sql_string("$." + (spec.columns[name].source or name).replace('"', ""))
+
+
 def _typed_value(spec: DatasetConfig, name: str, image: str) -> str:
     """One column read from a JSON image (``row`` or ``key``), cast and PII protected."""
     column = spec.columns[name]
-    path = sql_string("$." + (column.source or name).replace('"', ""))
-    value = f"TRY_CAST(json_extract_string({image}, {path}) AS {duckdb_type(column)})"
+    value = f"TRY_CAST(json_extract_string({image}, {_path(spec, name)}) AS {duckdb_type(column)})"
     if column.pii:
         value = pii.hash_sql(f"CAST({value} AS VARCHAR)", column.pii) or "NULL"
     return f'{value} AS "{name}"'
