@@ -16,7 +16,7 @@ from adlake.transform.clean import CLEAN_FILE, clean_schema
 def build_catalog_defs(config: AdlakeConfig) -> dg.Definitions:
     """One catalog asset per declared dataset."""
     return dg.Definitions(
-        assets=[build_catalog_asset(s, d, spec) for s, d, spec in config.datasets()]
+        assets=[build_catalog_asset(s, d, spec) for s, d, spec in config.daily_datasets()]
     )
 
 

@@ -23,7 +23,7 @@ def build_clean_defs(config: AdlakeConfig) -> dg.Definitions:
     return dg.Definitions(
         assets=[
             build_clean_asset(s, d, spec, raw_mapping=PULLED_DAYS if s in pulled else None)
-            for s, d, spec in config.datasets()
+            for s, d, spec in config.daily_datasets()
         ]
     )
 

@@ -7,6 +7,7 @@ what is allowed and how to fix it. No Dagster here.
 """
 
 from adlake.config.base import NAME_PATTERN, ConfigError, Name
+from adlake.config.databases import DatabaseSourceConfig, DbTableConfig
 from adlake.config.datasets import (
     ColumnConfig,
     ColumnType,
@@ -47,6 +48,8 @@ from adlake.config.pulls import (
 
 __all__ = [
     "SOURCE_KINDS",
+    "DatabaseSourceConfig",
+    "DbTableConfig",
     "AdsReportConfig",
     "AmazonAdsSourceConfig",
     "LwaCredentialsConfig",

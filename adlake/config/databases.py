@@ -10,12 +10,13 @@ current-state table.
 from __future__ import annotations
 
 import re
+import zlib
 from typing import Literal
 
 from pydantic import Field, model_validator
 
 from adlake.config.base import Name, _Model
-from adlake.config.datasets import ColumnConfig, DatasetConfig, RetentionConfig
+from adlake.config.datasets import ColumnConfig, DatasetConfig, PartitionConfig, RetentionConfig
 from adlake.config.errors import did_you_mean, problem
 
 _QUALIFIED = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$")
@@ -40,6 +41,11 @@ class DbTableConfig(_Model):
         description="Batch mode: a column that only grows (updated_at, id); each run reads "
         "rows at or above the last value seen minus overlap. None: full extracts.",
     )
+    partition_column: str | None = Field(
+        None,
+        description="A declared date or timestamp column: clean is partitioned dt=<its UTC "
+        "date>. None: clean is one unpartitioned current-state table.",
+    )
     overlap: int = Field(
         0,
         ge=0,
@@ -63,14 +69,29 @@ class DbTableConfig(_Model):
                 "not a table name", "write it like public.customers", key="table", value=self.table
             )
         declared = list(self.columns)
-        for key in [*self.primary_key, *filter(None, [self.incremental_column])]:
+        named = [("primary_key", k) for k in self.primary_key] + [
+            (field, getattr(self, field))
+            for field in ("incremental_column", "partition_column")
+            if getattr(self, field) is not None
+        ]
+        for field, key in named:
             if key not in self.columns:
                 raise problem(
                     f"not a declared column{did_you_mean(key, declared)}",
                     f"declare '{key}' under columns, or name a declared column",
-                    key="primary_key" if key in self.primary_key else "incremental_column",
+                    key=field,
                     value=key,
                 )
+        if self.partition_column and self.columns[self.partition_column].type not in (
+            "date",
+            "timestamp",
+        ):
+            raise problem(
+                "the partition column must have type date or timestamp",
+                "name a date/timestamp column, or leave partition_column out",
+                key="partition_column",
+                value=self.partition_column,
+            )
         return self
 
     def dataset(self) -> DatasetConfig:
@@ -80,6 +101,7 @@ class DbTableConfig(_Model):
             format="parquet",
             columns=self.columns,
             primary_key=self.primary_key,
+            partition=PartitionConfig(column=self.partition_column),
             retention=self.retention,
             start_date=self.start_date,
             freshness_hours=self.freshness_hours,
@@ -107,6 +129,30 @@ class DatabaseSourceConfig(_Model):
     max_lag_seconds: int = Field(
         900, ge=1, description="CDC mode: the lag check fails above this many seconds."
     )
+    slot: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9_]{1,63}$",
+        description="CDC, PostgreSQL: replication slot and publication name "
+        "(default adlake_<source>).",
+    )
+    server_id: int | None = Field(
+        None,
+        ge=2,
+        le=2**32 - 1,
+        description="CDC, MySQL: the replica server_id this stream uses; unique among the "
+        "server's replicas (default derived from the source name).",
+    )
+    snapshot: bool = Field(
+        True,
+        description="CDC: start from a consistent snapshot of the tables' current rows "
+        "(false: only changes made after the first run).",
+    )
+    max_changes_per_run: int = Field(
+        200_000, ge=1, description="CDC: changes one micro-batch run captures at most."
+    )
+    max_seconds_per_run: int = Field(
+        60, ge=1, description="CDC: seconds one micro-batch run reads the stream at most."
+    )
     tables: dict[Name, DbTableConfig] = Field(min_length=1, description="Tables by dataset name.")
 
     @model_validator(mode="after")
@@ -124,3 +170,13 @@ class DatabaseSourceConfig(_Model):
     def dataset_configs(self) -> dict[str, DatasetConfig]:
         """Each table as a dataset."""
         return {name: table.dataset() for name, table in self.tables.items()}
+
+    def slot_name(self, source: str) -> str:
+        """The PostgreSQL replication slot (and publication) of this source."""
+        return self.slot or f"adlake_{source}"[:63].lower()
+
+    def replica_server_id(self, source: str) -> int:
+        """The MySQL server_id the binlog stream of this source registers with."""
+        if self.server_id is not None:
+            return self.server_id
+        return 1_000_000 + zlib.crc32(source.encode()) % 1_000_000_000

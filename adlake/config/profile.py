@@ -8,16 +8,20 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from adlake.config.base import Name, _Model
+from adlake.config.databases import DatabaseSourceConfig
 from adlake.config.datasets import DatasetConfig, PushSourceConfig
 from adlake.config.errors import problem
 from adlake.config.pulls import AmazonAdsSourceConfig, PullSourceConfig, SellingPartnerSourceConfig
 
 PROFILE_ENV_VAR = "ADLAKE_PROFILE"
 SourceConfig = Annotated[
-    PushSourceConfig | AmazonAdsSourceConfig | SellingPartnerSourceConfig,
+    PushSourceConfig
+    | AmazonAdsSourceConfig
+    | SellingPartnerSourceConfig
+    | DatabaseSourceConfig,
     Field(discriminator="kind"),
 ]
-SOURCE_KINDS = ("push", "amazon_ads", "selling_partner")
+SOURCE_KINDS = ("push", "amazon_ads", "selling_partner", "postgres", "mysql")
 
 
 class LakeConfig(_Model):
@@ -155,21 +159,34 @@ class AdlakeConfig(_Model):
         }
 
     def credential_secret_names(self) -> set[str]:
-        """Names of the API credentials the pull sources read."""
-        return {
+        """Names of the API credentials and database connection URLs the sources read."""
+        names = {
             name
             for source in self.pull_sources().values()
             for name in source.credentials.model_dump().values()
         }
+        return names | {source.connection for source in self.database_sources().values()}
+
+    def daily_datasets(self) -> list[tuple[str, str, DatasetConfig]]:
+        """Datasets cleaned into daily partitions: pushed files and pulled reports."""
+        return [d for d in self.datasets() if d[0] not in self.database_sources()]
 
     def push_datasets(self) -> list[tuple[str, str, DatasetConfig]]:
         """Every (source, dataset, config) of the sources that push files into landing."""
         return [d for d in self.datasets() if self.sources[d[0]].kind == "push"]
 
     def pull_sources(self) -> dict[str, PullSourceConfig]:
-        """The sources adlake pulls from an API, by name."""
+        """The sources adlake pulls reports from an API, by name."""
         return {
             name: source
             for name, source in self.sources.items()
-            if not isinstance(source, PushSourceConfig)
+            if isinstance(source, (AmazonAdsSourceConfig, SellingPartnerSourceConfig))
+        }
+
+    def database_sources(self) -> dict[str, DatabaseSourceConfig]:
+        """The PostgreSQL and MySQL/MariaDB sources, by name."""
+        return {
+            name: source
+            for name, source in self.sources.items()
+            if isinstance(source, DatabaseSourceConfig)
         }
