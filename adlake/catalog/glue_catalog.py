@@ -3,7 +3,8 @@
 Registering a clean dataset writes its table (Parquet SerDe, Hive partition key ``dt`` of type
 date, column types mapped from the clean schema, PII columns tagged) and adds each new daily
 partition with BatchCreatePartition, so Athena, Spark and Redshift Spectrum see a partition as
-soon as it is registered, with no crawler.
+soon as it is registered, with no crawler. An unpartitioned dataset (one current-state Parquet
+file) is a table without partition keys over its folder, and no partition is ever added.
 """
 
 from __future__ import annotations
@@ -52,7 +53,10 @@ class GlueCatalog:
         """Create or update the table, add the partitions not yet registered; idempotent.
 
         A partition already registered is left alone unless its folder or columns differ from
-        this registration's (the lake moved, the schema grew): then it is updated.
+        this registration's (the lake moved, the schema grew): then it is updated. An
+        unpartitioned dataset gets a table without partition keys and no partition calls; a
+        table of the same name with other partition keys (e.g. it was partitioned before) is
+        refused with GlueCatalogError rather than silently changed.
         """
         database = self.database_name(table.source)
         where = f"{database}.{table.dataset}"
@@ -61,6 +65,13 @@ class GlueCatalog:
         inputs = {dt: partition_input(table, columns, dt, where) for dt in sorted(table.partitions)}
         self._ensure_database(database, table.source, where)
         self._put_table(database, wanted, where)
+        if not table.partitioned:
+            return TableRegistration(
+                table=where,
+                location=wanted["StorageDescriptor"]["Location"],
+                partitions=[],
+                rows_in_partitions=None,
+            )
         registered = self._registered_partitions(database, table.dataset, where)
         new = [p for dt, p in inputs.items() if dt not in registered]
         stale = [

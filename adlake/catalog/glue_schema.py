@@ -3,7 +3,9 @@
 ``dt`` is declared ``date``, not ``string``: Athena reads Hive folders ``dt=YYYY-MM-DD`` into a
 DATE partition column, the local DuckDB catalog exposes ``dt`` as DATE too, so segment SQL such
 as ``WHERE dt = DATE '2026-03-10'`` runs unchanged on both profiles (with a string key Athena
-rejects comparing varchar to date), and Glue partition indexes accept date keys.
+rejects comparing varchar to date), and Glue partition indexes accept date keys. An
+unpartitioned dataset (one current-state Parquet file) is a table without partition keys over
+its folder.
 """
 
 from __future__ import annotations
@@ -60,7 +62,11 @@ def hive_type(duckdb_type: str) -> str:
 
 
 def table_input(table: CatalogTable, where: str) -> dict[str, Any]:
-    """The Glue TableInput of a clean dataset: external Parquet table partitioned by ``dt``."""
+    """The Glue TableInput of a clean dataset: an external Parquet table over its folder.
+
+    Partitioned by ``dt`` unless the dataset is unpartitioned, then with no partition keys, so
+    Athena reads the single file in the folder directly.
+    """
     columns = []
     for name, duckdb_type in table.columns:
         try:
@@ -83,7 +89,7 @@ def table_input(table: CatalogTable, where: str) -> dict[str, Any]:
             "EXTERNAL": "TRUE",
             PII_PARAMETER: ",".join(pii),
         },
-        "PartitionKeys": [PARTITION_KEY],
+        "PartitionKeys": [PARTITION_KEY] if table.partitioned else [],
         "StorageDescriptor": storage_descriptor(columns, folder(table.location)),
     }
 
