@@ -6,11 +6,13 @@ import dagster as dg
 
 from adlake.assets.catalog import build_catalog_defs
 from adlake.assets.clean import build_clean_defs
+from adlake.assets.databases import build_database_defs
 from adlake.assets.policies import apply_freshness
 from adlake.assets.pulls import build_pull_defs
 from adlake.assets.raw import build_raw_defs
 from adlake.config import load_config
 from adlake.resources import build_resources
+from adlake.schedules.databases import build_database_schedules
 from adlake.schedules.pulls import build_pull_schedules
 from adlake.sensors.automation import build_automation_sensors
 from adlake.sensors.landing import build_landing_sensors
@@ -27,6 +29,8 @@ def defs() -> dg.Definitions:
         build_pull_schedules(config),
         build_clean_defs(config),
         build_catalog_defs(config),
+        build_database_defs(config),
+        build_database_schedules(config),
         build_landing_sensors(config),
         build_automation_sensors(config.sensors.interval_seconds),
         build_notification_defs(config),

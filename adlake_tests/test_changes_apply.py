@@ -125,3 +125,22 @@ def test_a_column_an_update_left_out_keeps_its_value_while_an_explicit_null_clea
     assert state(s3) == state(s2)
     apply_changes(con, SPEC, "orders", s2, [third], s3)
     assert state(s3) == [(9, False, "3.00", 52)]
+
+
+def test_retyped_added_and_dropped_columns_are_reported(tmp_path: Path) -> None:
+    changes = batch(
+        tmp_path,
+        "b1",
+        [
+            ("insert", 10, {"id": "1", "amount": "1.50", "updated_at": None, "coupon": "X1"}),
+            ("update", 11, {"id": "1", "amount": "lots", "updated_at": None, "coupon": "X2"}),
+        ],
+    )
+    out = str(tmp_path / "state.parquet")
+    with duckdb.connect() as con:
+        outcome = apply_changes(con, SPEC, "orders", None, [changes], out)
+    text = "\n".join(outcome.problems)
+    assert "orders.amount: 1 value(s) do not fit the declared type DECIMAL(12,2)" in text
+    assert "column(s) coupon that adlake.yaml does not declare" in text
+    assert "declared column(s) email are in none of the 1 inserted row(s)" in text
+    assert state(out) == [(1, False, None, 11)]

@@ -19,17 +19,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import duckdb
 
 from adlake.config import DatasetConfig, EngineConfig
-from adlake.databases.layout import ChangeFile, change_files, table_state_prefix
+from adlake.databases.layout import ChangeFile, change_files, extract_files, table_state_prefix
 from adlake.lake.storage import Lake
 from adlake.lake.zones import Zone, dataset_prefix, partition_dir
 from adlake.transform.changes_apply import STATE_COLUMNS, ApplyOutcome, apply_changes
 from adlake.transform.clean import CLEAN_FILE, load_hmac_keys, unprotected_strings
+from adlake.transform.extracts_apply import apply_extracts
 from adlake.transform.pii_scan import clear_pii_counts
 from adlake.transform.preview import markdown_preview
 from adlake.transform.readers import sql_string
@@ -98,11 +99,56 @@ def refresh_current_state(
 
     ``table_name`` is the table's name in the source (as change records carry it).
     """
+    files = [f for f in change_files(store, source, dataset) if up_to is None or f.last <= up_to]
+
+    def apply(con: duckdb.DuckDBPyConnection, old: str | None, todo: list, out: str):
+        return apply_changes(con, spec, table_name, old, [path for _, path in todo], out)
+
+    return _refresh(store, source, dataset, spec, hmac_keys, engine, files, apply)
+
+
+def refresh_extracted_state(
+    store: Lake,
+    source: str,
+    dataset: str,
+    incremental: bool,
+    spec: DatasetConfig,
+    hmac_keys: Mapping[str, bytes],
+    engine: EngineConfig,
+) -> StateOutcome:
+    """Apply the table's new batch extracts and publish.
+
+    A full extract is the whole table (like a snapshot: the state starts over from the newest
+    one, so rows deleted at the source disappear); incremental extracts are upserted into it.
+    """
+
+    def apply(con: duckdb.DuckDBPyConnection, old: str | None, todo: list, out: str):
+        return apply_extracts(con, spec, incremental, old, todo, out)
+
+    files = extract_files(store, source, dataset)
+    return _refresh(store, source, dataset, spec, hmac_keys, engine, files, apply)
+
+
+Applier = Callable[
+    [duckdb.DuckDBPyConnection, str | None, list[tuple[int, str]], str], ApplyOutcome
+]
+
+
+def _refresh(
+    store: Lake,
+    source: str,
+    dataset: str,
+    spec: DatasetConfig,
+    hmac_keys: Mapping[str, bytes],
+    engine: EngineConfig,
+    files: list[ChangeFile],
+    apply: Applier,
+) -> StateOutcome:
+    """Plan, apply (old state + new files, in scratch), guard, publish clean, then the state."""
     outcome = StateOutcome()
     state_dir = table_state_prefix(source, dataset)
     applied_path, current_path = f"{state_dir}/applied.json", f"{state_dir}/current.parquet"
     applied = store.read_json(applied_path) if store.exists(applied_path) else None
-    files = [f for f in change_files(store, source, dataset) if up_to is None or f.last <= up_to]
     shape = fingerprint(spec)
     todo, keep, outcome.started_over = _plan(files, applied, shape)
     outcome.position = applied["position"] if applied else None
@@ -110,13 +156,13 @@ def refresh_current_state(
         outcome.rows = applied["rows"] if applied else 0
         return outcome
     with store.scratch() as scratch:
-        local = [store.localize(f.path, scratch) for f in todo]
+        local = [(f.last, store.localize(f.path, scratch)) for f in todo]
         old = store.localize(current_path, scratch) if keep else None
         out = os.path.join(scratch, "current.parquet")
         with duckdb.connect(":memory:") as con:
             _configure(con, scratch, engine)
             load_hmac_keys(con, spec, hmac_keys)
-            outcome.apply = apply_changes(con, spec, table_name, old, local, out)
+            outcome.apply = apply(con, old, local, out)
             outcome.problems.extend(outcome.apply.problems)
             outcome.rows = outcome.apply.rows
             outcome.files_applied = len(todo)
@@ -171,7 +217,7 @@ def _publish_clean(
         return
     day = f"coalesce(CAST(\"{column}\" AS DATE), DATE '{NO_DATE}')"
     missing = con.execute(
-        f"SELECT count(*) FROM read_parquet({sql_string(state_file)}) WHERE \"{column}\" IS NULL"
+        f'SELECT count(*) FROM read_parquet({sql_string(state_file)}) WHERE "{column}" IS NULL'
     ).fetchone()[0]
     if missing:
         outcome.problems.append(

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from adlake.lake.storage import Lake
 from adlake.lake.zones import Zone, dataset_prefix
 
 _CHANGE_FILE = re.compile(r"^(\d{20})_(\d{20})(_snapshot)?\.parquet$")
+_EXTRACT_FILE = re.compile(r"^(\d{8}T\d{12})Z_(full|incremental)\.parquet$")
 
 
 def changes_prefix(source: str, table: str) -> str:
@@ -65,3 +67,16 @@ def change_files(store: Lake, source: str, table: str) -> list[ChangeFile]:
             first, last = int(match.group(1)), int(match.group(2))
             found.append(ChangeFile(last, first, bool(match.group(3)), stored.path))
     return sorted(found, key=lambda f: (f.last, f.first, not f.snapshot))
+
+
+def extract_files(store: Lake, source: str, table: str) -> list[ChangeFile]:
+    """The table's raw extracts in time order, as change files: position = extract time in
+    microseconds since the epoch, ``snapshot`` = a full extract (the whole table)."""
+    found = []
+    for stored in store.list_files(extracts_prefix(source, table), recursive=False):
+        match = _EXTRACT_FILE.match(stored.path.rsplit("/", 1)[-1])
+        if match:
+            when = datetime.strptime(match.group(1), "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
+            micros = int(when.timestamp()) * 1_000_000 + when.microsecond
+            found.append(ChangeFile(micros, micros, match.group(2) == "full", stored.path))
+    return sorted(found)

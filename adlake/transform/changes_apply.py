@@ -111,6 +111,8 @@ def apply_changes(
             f"{', '.join(f'{p}/{s}' for p, s in rejected)}). Fix: correct the declared types "
             "in adlake.yaml"
         )
+    if change_files and outcome.changes:
+        outcome.problems.extend(_shape_problems(con, spec, table, names, source))
     selected = ", ".join(f'"{n}"' for n in names)
     always = ", ".join(f'true AS "_has_{n}"' for n in names)
     old = (
@@ -142,6 +144,65 @@ def apply_changes(
         f"SELECT count(*) FROM read_parquet({sql_string(out_file)})"
     ).fetchone()[0]
     return outcome
+
+
+def _shape_problems(
+    con: duckdb.DuckDBPyConnection,
+    spec: DatasetConfig,
+    table: str,
+    names: Sequence[str],
+    source: str,
+) -> list[str]:
+    """How the source's rows stopped matching the declaration: retyped, added, dropped columns.
+
+    A value present in a row image that does not cast to the declared type means the column
+    was retyped (it is applied as NULL); a key no declared column reads means a column was
+    added; a declared column missing from every inserted row means it was dropped or renamed.
+    """
+    problems = []
+    failed = ", ".join(
+        f"count(*) FILTER (WHERE json_extract_string(row, {_path(spec, n)}) IS NOT NULL AND "
+        f"TRY_CAST(json_extract_string(row, {_path(spec, n)}) AS "
+        f"{duckdb_type(spec.columns[n])}) IS NULL)"
+        for n in names
+    )
+    present = ", ".join(
+        f"coalesce(bool_or(op = 'insert' AND json_exists(row, {_path(spec, n)})), false)"
+        for n in names
+    )
+    counts = con.execute(
+        f"SELECT {failed}, count(*) FILTER (WHERE op = 'insert'), {present} "
+        f"FROM {source} AND op <> 'delete'"
+    ).fetchone()
+    fails, inserts, seen = counts[: len(names)], counts[len(names)], counts[len(names) + 1 :]
+    for name, count in zip(names, fails, strict=True):
+        if count:
+            kind = duckdb_type(spec.columns[name])
+            problems.append(
+                f"{table}.{name}: {count:,} value(s) do not fit the declared type {kind} and "
+                "were applied as NULL. Fix: the column was retyped at the source? update its "
+                "type in adlake.yaml (the state is then rebuilt from raw)"
+            )
+    if inserts:
+        dropped = [n for n, found in zip(names, seen, strict=True) if not found]
+        if dropped:
+            problems.append(
+                f"{table}: declared column(s) {', '.join(dropped)} are in none of the "
+                f"{inserts:,} inserted row(s): dropped or renamed at the source? Fix: remove "
+                "or rename them in adlake.yaml"
+            )
+    declared = {spec.columns[n].source or n for n in spec.columns}
+    keys = con.execute(
+        f"SELECT DISTINCT unnest(json_keys(row)) FROM {source} AND op <> 'delete'"
+    ).fetchall()
+    added = sorted(k for (k,) in keys if k not in declared)
+    if added:
+        problems.append(
+            f"{table}: the source has column(s) {', '.join(added)} that adlake.yaml does not "
+            "declare, so clean does not carry them. Fix: declare them under columns (the state "
+            "is then rebuilt from raw, which kept every row image)"
+        )
+    return problems
 
 
 def _typed_values(spec: DatasetConfig, names: Sequence[str]) -> str:
