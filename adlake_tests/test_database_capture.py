@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from adlake.config import DatabaseSourceConfig, EngineConfig
+from adlake.connectors.cdc.errors import CdcError
 from adlake.databases.capture import CaptureState, capture
 from adlake.databases.connection import DatabaseUrl, parse_database_url
 from adlake.databases.current_state import refresh_current_state
@@ -198,3 +199,17 @@ def test_a_crash_before_the_position_is_saved_replays_without_doubles(
     dataset = config.tables["orders"].dataset()
     refresh_current_state(lake, "shop", "orders", "orders", dataset, {}, ENGINE)
     assert clean_rows(lake) == expected(source.rows())
+
+
+def test_a_truncate_stops_the_capture_with_what_to_do(source: Source, tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    config = source.config()
+    source.execute("INSERT INTO orders VALUES (1, 'a@x.com', 1.50, '2026-03-01')")
+    capture(lake, "shop", config, source.url)
+    source.execute("TRUNCATE TABLE orders")
+    with pytest.raises(
+        CdcError, match=r"TRUNCATE of .*orders.*delete state/shop/cdc/position.json"
+    ):
+        capture(lake, "shop", config, source.url)
+    saved = CaptureState.load(lake, "shop")
+    assert saved is not None and saved.changes_captured == 0  # nothing skipped past it

@@ -33,7 +33,7 @@ from adlake.config.databases import DatabaseSourceConfig
 from adlake.connectors.cdc import mysql as cdc_mysql
 from adlake.connectors.cdc import postgres as cdc_postgres
 from adlake.connectors.cdc.changes import Change, ChangeBatchWriter
-from adlake.connectors.cdc.errors import CdcError
+from adlake.connectors.cdc.errors import CdcError, TableTruncated
 from adlake.databases.connection import DatabaseUrl
 from adlake.databases.layout import capture_state_path, change_file_path, change_files
 from adlake.lake.storage import Lake
@@ -279,38 +279,15 @@ def capture(
         outcome.changes.update(snapshot["changes"])
     else:
         outcome = CaptureOutcome(state.position, state.position)
-    deadline = time.monotonic() + config.max_seconds_per_run
-    captured = 0
     stream = engine.stream(state.position)
     try:
-        while True:
-            budget = min(READ_CHUNK, config.max_changes_per_run - captured)
-            remaining = deadline - time.monotonic()
-            if budget <= 0 or remaining <= 0:
-                break
-            batch = stream.read_batch(max_changes=budget, max_seconds=min(READ_SECONDS, remaining))
-            position = max([state.position, *(c.position for c in batch)])
-            position = max(position, getattr(stream, "position", position))
-            if batch:
-                written = files.write(batch)
-                outcome.files.extend(written["files"])
-                outcome.skipped_replayed += written["skipped"]
-                for dataset, count in written["changes"].items():
-                    outcome.changes[dataset] = outcome.changes.get(dataset, 0) + count
-                captured += len(batch)
-                commit_time = max((c.commit_time for c in batch if c.commit_time), default=None)
-                if commit_time is not None:
-                    outcome.last_commit_time = commit_time
-                    state.last_commit_time = commit_time.isoformat()
-            if position != state.position:
-                state.position = position
-                state.changes_captured += len(batch)
-                state.updated_at = _now()
-                state.save(store, source)  # durable files first, then the position
-                stream.acknowledge(position)
-            if len(batch) < budget:
-                outcome.caught_up = True
-                break
+        _stream(store, source, config, state, stream, files, outcome)
+    except TableTruncated as error:
+        raise TableTruncated(
+            f"{error} Everything before it is captured (position {state.position}). To "
+            f"snapshot again, delete {capture_state_path(source)} from the lake: the next run "
+            "takes a new snapshot and clean starts over from it"
+        ) from None
     finally:
         stream.close()
     outcome.position = state.position
@@ -323,6 +300,48 @@ def capture(
         f"{' (caught up)' if outcome.caught_up else ''}"
     )
     return outcome
+
+
+def _stream(
+    store: Lake,
+    source: str,
+    config: DatabaseSourceConfig,
+    state: CaptureState,
+    stream: Any,
+    files: _BatchFiles,
+    outcome: CaptureOutcome,
+) -> None:
+    """Read, write, save, acknowledge, chunk after chunk, within the run's budget."""
+    deadline = time.monotonic() + config.max_seconds_per_run
+    captured = 0
+    while True:
+        budget = min(READ_CHUNK, config.max_changes_per_run - captured)
+        remaining = deadline - time.monotonic()
+        if budget <= 0 or remaining <= 0:
+            break
+        batch = stream.read_batch(max_changes=budget, max_seconds=min(READ_SECONDS, remaining))
+        position = max([state.position, *(c.position for c in batch)])
+        position = max(position, getattr(stream, "position", position))
+        if batch:
+            written = files.write(batch)
+            outcome.files.extend(written["files"])
+            outcome.skipped_replayed += written["skipped"]
+            for dataset, count in written["changes"].items():
+                outcome.changes[dataset] = outcome.changes.get(dataset, 0) + count
+            captured += len(batch)
+            commit_time = max((c.commit_time for c in batch if c.commit_time), default=None)
+            if commit_time is not None:
+                outcome.last_commit_time = commit_time
+                state.last_commit_time = commit_time.isoformat()
+        if position != state.position:
+            state.position = position
+            state.changes_captured += len(batch)
+            state.updated_at = _now()
+            state.save(store, source)  # durable files first, then the position
+            stream.acknowledge(position)
+        if len(batch) < budget:
+            outcome.caught_up = True
+            break
 
 
 def _start(

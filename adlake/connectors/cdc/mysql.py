@@ -17,6 +17,7 @@ them. Any position a batch returns, or :attr:`MySQLChangeStream.position`, is su
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
@@ -30,7 +31,7 @@ from pymysqlreplication.event import MariadbGtidEvent, QueryEvent, RotateEvent, 
 from pymysqlreplication.row_event import DeleteRowsEvent, UpdateRowsEvent, WriteRowsEvent
 
 from adlake.connectors.cdc.changes import Change, binlog_coordinates, binlog_position
-from adlake.connectors.cdc.errors import CdcError
+from adlake.connectors.cdc.errors import CdcError, TableTruncated
 from adlake.connectors.cdc.mysql_values import binlog_row_text, select_row_text
 
 REQUIRED_SETTINGS = {
@@ -40,6 +41,7 @@ REQUIRED_SETTINGS = {
     "binlog_row_metadata": ("FULL", "binlog_row_metadata = FULL"),
 }
 ROW_EVENTS = (WriteRowsEvent, UpdateRowsEvent, DeleteRowsEvent)
+_TRUNCATE = re.compile(r"^TRUNCATE\s+(TABLE\s+)?(?:`?([^`.\s]+)`?\.)?`?([^`.\s;]+)`?")
 
 
 class MySQLCdcError(CdcError):
@@ -314,6 +316,11 @@ class MySQLChangeStream:
             elif isinstance(event, ROW_EVENTS):
                 if self._captured(event.schema, event.table):
                     pending.extend(self._row_changes(event))
+            elif isinstance(event, QueryEvent) and (truncated := self._truncated(event)):
+                raise TableTruncated(
+                    f"TRUNCATE of {truncated} cannot be captured as row changes: take a new "
+                    "snapshot of the table"
+                )
             elif isinstance(event, XidEvent) or (
                 isinstance(event, QueryEvent) and _query_text(event) != "BEGIN"
             ):
@@ -326,6 +333,20 @@ class MySQLChangeStream:
                 pending.clear()
                 if len(changes) >= max_changes or time.monotonic() >= deadline:
                     return changes
+
+    def _truncated(self, event: QueryEvent) -> str | None:
+        """``database.table`` when the event truncates a captured table, else None."""
+        match = _TRUNCATE.match(_query_text(event))
+        if match is None:
+            return None
+        schema = event.schema.decode() if isinstance(event.schema, bytes) else event.schema
+        database, table = match.group(2) or schema, match.group(3)
+        captured = {name.upper() for name in self.databases} | {
+            name.upper() for name in self.tables
+        }
+        if database.upper() in captured or f"{database}.{table}".upper() in captured:
+            return f"{database}.{table}".lower()
+        return None
 
     @staticmethod
     def _row_changes(event: Any) -> Iterator[tuple[str, str, str, dict, dict | None]]:

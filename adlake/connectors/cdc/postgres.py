@@ -42,7 +42,7 @@ import psycopg2.extras
 from psycopg2 import sql
 
 from adlake.connectors.cdc.changes import Change, Operation
-from adlake.connectors.cdc.errors import CdcError
+from adlake.connectors.cdc.errors import CdcError, TableTruncated
 from adlake.connectors.cdc.pgoutput import (
     UNCHANGED_TOAST,
     Begin,
@@ -396,9 +396,9 @@ class PostgresChangeStream:
             self._pending.append(_delete(message))
         elif isinstance(message, Truncate):
             tables = ", ".join(f"{r.schema_name}.{r.table_name}" for r in message.relations)
-            raise CdcError(
-                f"TRUNCATE of {tables} on slot {self.slot!r} cannot be captured as row changes: "
-                "drop the slot and snapshot the table again"
+            raise TableTruncated(
+                f"TRUNCATE of {tables} (slot {self.slot!r}) cannot be captured as row changes: "
+                "take a new snapshot of the table"
             )
         elif isinstance(message, Commit):
             return self._commit(message.end_lsn, message.commit_time)
