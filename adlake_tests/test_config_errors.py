@@ -28,6 +28,26 @@ ORDERS_KEY = "sources.seller.reports.orders"
 Mutation = Callable[[dict[str, Any]], None]
 
 
+def database(**table: Any) -> dict[str, Any]:
+    """A PostgreSQL CDC source of one customers table, with ``table`` keys overriding."""
+    return {
+        "kind": "postgres",
+        "connection": "crm_db_url",
+        "mode": "cdc",
+        "tables": {
+            "customers": {
+                "table": "public.customers",
+                "primary_key": ["id"],
+                "columns": {"id": {"type": "bigint"}, "created": {"type": "date"}},
+                **table,
+            }
+        },
+    }
+
+
+DB_KEY = "sources.crm_db.tables.customers"
+
+
 def _at(data: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
     for part in path:
         data = data[part]
@@ -61,6 +81,30 @@ def both(*mutations: Mutation) -> Mutation:
 
 # (mutation of the sample adlake.yaml, dotted key the message names, other fragments it must hold)
 MISTAKES: list[Any] = [
+    pytest.param(
+        put("sources", "crm_db", value=database(primary_key=["customer_id"])),
+        f"{DB_KEY}.primary_key",
+        ["'customer_id'", "not a declared column", "declare 'customer_id' under columns"],
+        id="db-primary-key-undeclared",
+    ),
+    pytest.param(
+        put("sources", "crm_db", value=database(partition_column="id")),
+        f"{DB_KEY}.partition_column",
+        ["'id'", "must have type date or timestamp"],
+        id="db-partition-column-not-a-date",
+    ),
+    pytest.param(
+        put("sources", "crm_db", value=database(table=None, query="SELECT * FROM customers")),
+        f"{DB_KEY}.query",
+        ["change capture follows tables, not queries", "use mode: batch"],
+        id="db-cdc-of-a-query",
+    ),
+    pytest.param(
+        put("sources", "crm_db", value={**database(), "kind": "postgress"}),
+        "sources.crm_db.kind",
+        ["'postgress'", "did you mean 'postgres'", "mysql"],
+        id="db-kind-typo",
+    ),
     pytest.param(
         put(*ADS_REPORT, "columns", value=["date", "campaignId", "clikcs", "cost"]),
         f"{ADS_KEY}.columns",
