@@ -15,10 +15,7 @@ from adlake.config.pulls import AmazonAdsSourceConfig, PullSourceConfig, Selling
 
 PROFILE_ENV_VAR = "ADLAKE_PROFILE"
 SourceConfig = Annotated[
-    PushSourceConfig
-    | AmazonAdsSourceConfig
-    | SellingPartnerSourceConfig
-    | DatabaseSourceConfig,
+    PushSourceConfig | AmazonAdsSourceConfig | SellingPartnerSourceConfig | DatabaseSourceConfig,
     Field(discriminator="kind"),
 ]
 SOURCE_KINDS = ("push", "amazon_ads", "selling_partner", "postgres", "mysql")
