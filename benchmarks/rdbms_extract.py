@@ -8,8 +8,9 @@ each in a fresh child process so peak RSS is its own:
   streamed to zstd Parquet);
 - baseline: ``COPY (SELECT ...) TO STDOUT (FORMAT csv)`` through psycopg2 into a file, the
   plain dump a script would do (no types, no Parquet);
-- cdc: ``PostgresChangeStream`` reading ``--changes`` updates from a pgoutput slot into Parquet
-  change batches, then ``apply_changes`` onto the extracted state.
+- cdc: ``--changes`` updates (1,000 per transaction) captured from a pgoutput slot by
+  ``adlake.databases.capture.capture`` into Parquet change batches in a lake folder, then
+  applied by ``refresh_current_state`` (the code the CDC assets run); changes/s of each step.
 
 It prints rows/s and peak RSS for each, ours/baseline, and ends with one JSON line.
 """
@@ -65,55 +66,77 @@ def child(mode: str, dsn: str, folder: str, changes: int) -> dict:
             cur.execute(f"SELECT count(*) FROM {TABLE}")
             rows = cur.fetchone()[0]
     else:
-        rows = _cdc(dsn, folder, changes)
+        figures = _cdc(dsn, folder, changes)
+        seconds = figures["capture_seconds"] + figures["apply_seconds"]
+        return {**figures, "seconds": round(seconds, 2), "peak_rss_mb": round(peak_rss_mb(), 1)}
     seconds = time.perf_counter() - started
     return {"rows": rows, "seconds": round(seconds, 2), "peak_rss_mb": round(peak_rss_mb(), 1)}
 
 
-def _cdc(dsn: str, folder: str, changes: int) -> int:
-    """Stream ``changes`` updates from the slot into change batches and apply them."""
-    import duckdb
+def _cdc(dsn: str, folder: str, changes: int) -> dict:
+    """Capture ``changes`` updates (1,000 per transaction) and apply them: the production path.
+
+    ``adlake.databases.capture.capture`` writes the change batches into a lake folder and saves
+    the position; ``refresh_current_state`` applies them onto the current-state table.
+    """
     import psycopg2
 
-    from adlake.config import DatasetConfig
-    from adlake.connectors.cdc.changes import ChangeBatchWriter
-    from adlake.connectors.cdc.postgres import PostgresChangeStream, ensure_publication_and_slot
-    from adlake.transform.changes_apply import apply_changes
+    from adlake.config import DatabaseSourceConfig, EngineConfig
+    from adlake.databases.capture import capture
+    from adlake.databases.connection import parse_database_url
+    from adlake.databases.current_state import refresh_current_state
+    from adlake.lake.storage import Lake
 
-    ensure_publication_and_slot(dsn, "bench_pub", "bench_slot", [f"public.{TABLE}"])
-    with psycopg2.connect(dsn) as con, con.cursor() as cur:
-        cur.execute(
-            f"UPDATE {TABLE} SET status = 'refunded', updated_at = now() WHERE id <= %s",
-            [changes],
-        )
-    batches: list[str] = []
-    read = 0
-    with PostgresChangeStream(dsn, "bench_pub", "bench_slot") as stream:
-        while read < changes:
-            batch = stream.read_batch(max_changes=100_000, max_seconds=5.0)
-            if not batch:
-                break
-            path = Path(folder) / f"changes-{len(batches)}.parquet"
-            with ChangeBatchWriter(path) as writer:
-                writer.write(batch)
-            batches.append(str(path))
-            stream.acknowledge(batch[-1].position)
-            read += len(batch)
-    spec = DatasetConfig.model_validate(
+    config = DatabaseSourceConfig.model_validate(
         {
-            "format": "parquet",
-            "columns": {
-                "id": {"type": "bigint"},
-                "customer": {"type": "string", "pii_scan": False},
-                "amount": {"type": "decimal", "precision": 12, "scale": 2},
-                "status": {"type": "string"},
-                "updated_at": {"type": "timestamp_tz"},
+            "kind": "postgres",
+            "connection": "bench",
+            "mode": "cdc",
+            "snapshot": False,
+            "slot": "bench_slot",
+            "max_changes_per_run": changes * 2,
+            "max_seconds_per_run": 3600,
+            "tables": {
+                TABLE: {
+                    "table": f"public.{TABLE}",
+                    "primary_key": ["id"],
+                    "columns": {
+                        "id": {"type": "bigint"},
+                        "customer": {"type": "string", "pii_scan": False},
+                        "amount": {"type": "decimal", "precision": 12, "scale": 2},
+                        "status": {"type": "string"},
+                        "updated_at": {"type": "timestamp_tz"},
+                    },
+                }
             },
-            "primary_key": ["id"],
         }
     )
-    apply_changes(duckdb.connect(), spec, TABLE, None, batches, str(Path(folder) / "state.parquet"))
-    return read
+    url = parse_database_url(dsn, "postgres", "bench")
+    lake = Lake(Path(folder) / "lake")
+    capture(lake, "bench", config, url)  # creates the slot: changes from here on
+    with psycopg2.connect(dsn) as con, con.cursor() as cur:
+        for first in range(1, changes + 1, 1000):
+            cur.execute(
+                f"UPDATE {TABLE} SET status = 'refunded', updated_at = now() "
+                "WHERE id BETWEEN %s AND %s",
+                [first, min(first + 999, changes)],
+            )
+            con.commit()
+    started = time.perf_counter()
+    captured = capture(lake, "bench", config, url)
+    capture_seconds = time.perf_counter() - started
+    spec = config.tables[TABLE].dataset()
+    started = time.perf_counter()
+    state = refresh_current_state(lake, "bench", TABLE, TABLE, spec, {}, EngineConfig())
+    apply_seconds = time.perf_counter() - started
+    read = sum(captured.changes.values())
+    return {
+        "rows": read,
+        "capture_seconds": round(capture_seconds, 2),
+        "apply_seconds": round(apply_seconds, 2),
+        "captured_per_s": round(read / max(capture_seconds, 1e-9)),
+        "applied_per_s": round(state.apply.changes / max(apply_seconds, 1e-9)),
+    }
 
 
 def run_child(mode: str, dsn: str, folder: str, changes: int) -> dict:
@@ -152,6 +175,11 @@ def main() -> None:
                 f"{mode:>8}: {figures['rows']:>10,} rows in {figures['seconds']:7.2f} s, "
                 f"{figures['rows_per_s']:>10,} rows/s, peak RSS {figures['peak_rss_mb']:7.1f} MB\n"
             )
+    cdc = results["cdc"]
+    sys.stdout.write(
+        f"     cdc: captured {cdc['captured_per_s']:,} changes/s, applied "
+        f"{cdc['applied_per_s']:,} changes/s\n"
+    )
     ratio = results["ours"]["rows_per_s"] / results["baseline"]["rows_per_s"]
     sys.stdout.write(f"extract ours / COPY csv baseline: {ratio:.2f}x rows/s\n")
     summary = {"benchmark": "rdbms_extract", "rows": args.rows, **results}
