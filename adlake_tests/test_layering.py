@@ -13,7 +13,16 @@ from adlake_tests.conftest import REPO
 
 PACKAGE = REPO / "adlake"
 # plain Python that takes arguments and returns or streams data: testable and reusable alone
-LIBRARY = ["connectors", "destinations", "lake", "transform", "catalog", "config", "pulls"]
+LIBRARY = [
+    "connectors",
+    "destinations",
+    "lake",
+    "transform",
+    "catalog",
+    "config",
+    "pulls",
+    "databases",
+]
 LIBRARY_EXTRA = ["notify", "iam.py"]
 
 
