@@ -213,3 +213,32 @@ def test_a_truncate_stops_the_capture_with_what_to_do(source: Source, tmp_path: 
         capture(lake, "shop", config, source.url)
     saved = CaptureState.load(lake, "shop")
     assert saved is not None and saved.changes_captured == 0  # nothing skipped past it
+
+
+def test_writes_to_other_tables_do_not_hold_the_slot_back(
+    pg_server: PgServer, pg_database: str, tmp_path: Path
+) -> None:
+    """Transactions of unpublished tables send nothing; the slot still moves past them."""
+    connection = pg_server.connect(pg_database)
+    connection.autocommit = True
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE orders (id bigint PRIMARY KEY, email text, amount "
+            "numeric(12,2), created date)"
+        )
+        cursor.execute("CREATE TABLE audit (id serial PRIMARY KEY, note text)")
+    url = parse_database_url(pg_server.dsn(pg_database), "postgres", "shop_db")
+    source = Source("postgres", url, None, None)
+    lake = Lake(tmp_path / "lake")
+    config = source.config()
+    capture(lake, "shop", config, url)
+    with connection.cursor() as cursor:
+        for _ in range(20):
+            cursor.execute(
+                "INSERT INTO audit (note) SELECT repeat('x', 200) FROM generate_series(1, 500)"
+            )
+    connection.close()
+    idle = capture(lake, "shop", config, url)
+    assert idle.changes == {} and idle.caught_up
+    assert idle.position > idle.start_position
+    assert idle.lag_bytes < 64 * 1024  # about 2 MB of WAL was written for audit

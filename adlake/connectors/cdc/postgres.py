@@ -323,6 +323,8 @@ class PostgresChangeStream:
     _connection: Any = None
     _cursor: Any = None
     _catalog: Any = None
+    _in_transaction: bool = False
+    _committed: int = 0
 
     def __post_init__(self) -> None:
         _check_slot_name(self.slot)
@@ -361,6 +363,7 @@ class PostgresChangeStream:
                 ) from None
             self._connection, self._cursor = connection, cursor
             self._pending = []
+            self._in_transaction = False
             return
 
     def read_batch(self, max_changes: int = 10_000, max_seconds: float = 5.0) -> list[Change]:
@@ -383,9 +386,22 @@ class PostgresChangeStream:
             batch.extend(self._handle(self._decoder.decode(message.payload)))
         return batch
 
+    @property
+    def position(self) -> int:
+        """A position safe to acknowledge after the last batch: past every transaction read.
+
+        Between transactions that is the server's WAL end as of the last message or keepalive
+        (transactions that touch no published table send nothing, so without this the slot
+        would hold WAL for them); inside one, the last commit read.
+        """
+        if self._in_transaction or self._cursor is None:
+            return self._committed
+        return max(self._committed, self._cursor.wal_end or 0)
+
     def _handle(self, message: Any) -> list[Change]:
         if isinstance(message, Begin):
             self._pending = []
+            self._in_transaction = True
         elif isinstance(message, Relation):
             self._types.pop(message.relation_id, None)
         elif isinstance(message, Insert):
@@ -401,6 +417,8 @@ class PostgresChangeStream:
                 "take a new snapshot of the table"
             )
         elif isinstance(message, Commit):
+            self._in_transaction = False
+            self._committed = max(self._committed, message.end_lsn)
             return self._commit(message.end_lsn, message.commit_time)
         return []
 
