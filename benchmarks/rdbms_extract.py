@@ -125,6 +125,7 @@ def _cdc(dsn: str, folder: str, changes: int) -> dict:
     started = time.perf_counter()
     captured = capture(lake, "bench", config, url)
     capture_seconds = time.perf_counter() - started
+    capture_rss = peak_rss_mb()
     spec = config.tables[TABLE].dataset()
     started = time.perf_counter()
     state = refresh_current_state(lake, "bench", TABLE, TABLE, spec, {}, EngineConfig())
@@ -135,6 +136,7 @@ def _cdc(dsn: str, folder: str, changes: int) -> dict:
         "capture_seconds": round(capture_seconds, 2),
         "apply_seconds": round(apply_seconds, 2),
         "captured_per_s": round(read / max(capture_seconds, 1e-9)),
+        "capture_peak_rss_mb": round(capture_rss, 1),
         "applied_per_s": round(state.apply.changes / max(apply_seconds, 1e-9)),
     }
 
@@ -178,7 +180,8 @@ def main() -> None:
     cdc = results["cdc"]
     sys.stdout.write(
         f"     cdc: captured {cdc['captured_per_s']:,} changes/s, applied "
-        f"{cdc['applied_per_s']:,} changes/s\n"
+        f"{cdc['applied_per_s']:,} changes/s (peak RSS after capture "
+        f"{cdc['capture_peak_rss_mb']:.1f} MB)\n"
     )
     ratio = results["ours"]["rows_per_s"] / results["baseline"]["rows_per_s"]
     sys.stdout.write(f"extract ours / COPY csv baseline: {ratio:.2f}x rows/s\n")

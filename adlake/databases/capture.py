@@ -38,7 +38,7 @@ from adlake.databases.connection import DatabaseUrl
 from adlake.databases.layout import capture_state_path, change_file_path, change_files
 from adlake.lake.storage import Lake
 
-READ_CHUNK = 50_000  # changes per read: one Parquet batch per table, bounded memory
+READ_CHUNK = 10_000  # changes per read (whole transactions): one Parquet batch per table
 READ_SECONDS = 2.0
 
 
