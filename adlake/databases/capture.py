@@ -132,8 +132,10 @@ class PostgresSource:
         return cdc_postgres.parse_lsn(lsn)
 
     def stream(self, position: int) -> cdc_postgres.PostgresChangeStream:
-        """The slot's stream (it starts at the slot's confirmed position, never before)."""
-        return cdc_postgres.PostgresChangeStream(self.url.url, self.slot, self.slot)
+        """The slot's stream from ``position`` (the saved one), moving the slot up to it."""
+        return cdc_postgres.PostgresChangeStream(
+            self.url.url, self.slot, self.slot, start_position=position
+        )
 
     def lag_bytes(self, position: int) -> int:
         """WAL bytes the server wrote after the slot's confirmed position."""

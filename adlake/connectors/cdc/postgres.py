@@ -317,6 +317,7 @@ class PostgresChangeStream:
     publication: str
     slot: str
     status_interval: float = 10.0
+    start_position: int = 0
     _decoder: PgOutputDecoder = field(default_factory=PgOutputDecoder)
     _types: dict[int, dict[str, str]] = field(default_factory=dict)
     _pending: list[_Pending] = field(default_factory=list)
@@ -343,8 +344,12 @@ class PostgresChangeStream:
             )
             cursor = connection.cursor()
             try:
+                # the server starts at the greater of this and the slot's confirmed flush
+                # LSN: a caller that saved a position the slot was never told about (a crash
+                # between the two) does not get those transactions again
                 cursor.start_replication(
                     slot_name=self.slot,
+                    start_lsn=self.start_position,
                     decode=False,
                     options={"proto_version": "1", "publication_names": self.publication},
                     status_interval=self.status_interval,
@@ -364,6 +369,11 @@ class PostgresChangeStream:
             self._connection, self._cursor = connection, cursor
             self._pending = []
             self._in_transaction = False
+            self._committed = max(self._committed, self.start_position)
+            if self.start_position:
+                cursor.send_feedback(
+                    write_lsn=self.start_position, flush_lsn=self.start_position, force=True
+                )
             return
 
     def read_batch(self, max_changes: int = 10_000, max_seconds: float = 5.0) -> list[Change]:
