@@ -32,10 +32,12 @@ lint: install
 	$(UV) run ruff format --check adlake adlake_tests benchmarks
 	$(UV) run ruff check adlake adlake_tests benchmarks
 
-## bench: the clean-throughput benchmark (5M rows by default) and the report-pull benchmark
+## bench: the clean-throughput benchmark (5M rows by default), the report-pull benchmark and
+##        the relational extract/CDC benchmark
 bench: install
 	$(UV) run python benchmarks/clean_throughput.py
 	$(UV) run python benchmarks/report_pull.py
+	$(UV) run python benchmarks/rdbms_extract.py
 
 ## clean-local: remove the local lake, catalog and Dagster instance
 clean-local:
