@@ -29,7 +29,12 @@ from adlake.databases.layout import ChangeFile, change_files, extract_files, tab
 from adlake.lake.storage import Lake
 from adlake.lake.zones import Zone, dataset_prefix, partition_dir
 from adlake.transform.changes_apply import STATE_COLUMNS, ApplyOutcome, apply_changes
-from adlake.transform.clean import CLEAN_FILE, load_hmac_keys, unprotected_strings
+from adlake.transform.clean import (
+    CLEAN_FILE,
+    configure_engine,
+    load_hmac_keys,
+    unprotected_strings,
+)
 from adlake.transform.extracts_apply import apply_extracts
 from adlake.transform.pii_scan import clear_pii_counts
 from adlake.transform.preview import markdown_preview
@@ -160,7 +165,7 @@ def _refresh(
         old = store.localize(current_path, scratch) if keep else None
         out = os.path.join(scratch, "current.parquet")
         with duckdb.connect(":memory:") as con:
-            _configure(con, scratch, engine)
+            configure_engine(con, scratch, engine)
             load_hmac_keys(con, spec, hmac_keys)
             outcome.apply = apply(con, old, local, out)
             outcome.problems.extend(outcome.apply.problems)
@@ -182,14 +187,6 @@ def _refresh(
     )
     outcome.position = position
     return outcome
-
-
-def _configure(con: duckdb.DuckDBPyConnection, scratch: str, engine: EngineConfig) -> None:
-    con.execute("SET TimeZone='UTC'")
-    con.execute(f"SET memory_limit={sql_string(engine.memory_limit)}")
-    con.execute(f"SET threads={engine.threads}")
-    con.execute(f"SET temp_directory={sql_string(scratch + '/spill')}")
-    con.execute("SET enable_progress_bar=false")
 
 
 def _publish_clean(

@@ -82,7 +82,7 @@ def clean_partitions(
     days = sorted(set(targets))
     outcome = CleanOutcome(schema=clean_schema(spec))
     with lake.scratch() as scratch, duckdb.connect(":memory:") as con:
-        _configure(con, lake, scratch, engine)
+        configure_engine(con, scratch, engine)
         load_hmac_keys(con, spec, hmac_keys)
         reads: list[DeliveryRead] = []
         problems: list[dict[str, object]] = []
@@ -157,9 +157,8 @@ def unprotected_strings(spec: DatasetConfig) -> list[str]:
     ]
 
 
-def _configure(
-    con: duckdb.DuckDBPyConnection, lake: Lake, scratch: str, engine: EngineConfig
-) -> None:
+def configure_engine(con: duckdb.DuckDBPyConnection, scratch: str, engine: EngineConfig) -> None:
+    """UTC, memory and thread limits, spilling into ``scratch``: every DuckDB run's setup."""
     con.execute("SET TimeZone='UTC'")
     con.execute(f"SET memory_limit={sql_string(engine.memory_limit)}")
     con.execute(f"SET threads={engine.threads}")
