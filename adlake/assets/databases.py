@@ -20,7 +20,6 @@ from adlake.config import (
     DatabaseSourceConfig,
     DatasetConfig,
     DbTableConfig,
-    EngineConfig,
 )
 from adlake.databases.batch import extract_table
 from adlake.databases.capture import CaptureOutcome, CaptureState, capture
@@ -232,7 +231,7 @@ def build_state_asset(name: str, source: DatabaseSourceConfig, table: str) -> dg
     ) -> dg.MaterializeResult:
         store = lake.lake()
         keys = {secret: secrets.get_bytes(secret) for secret in hmac_secrets}
-        limits = EngineConfig(memory_limit=engine.memory_limit, threads=engine.threads)
+        limits = engine.limits()
         if source.mode == "cdc":
             captured = CaptureState.load(store, name)
             if captured is None:

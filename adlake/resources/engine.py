@@ -27,5 +27,8 @@ class DuckDBEngineResource(dg.ConfigurableResource):
         hmac_keys: Mapping[str, bytes],
     ) -> CleanOutcome:
         """Clean the target partitions from the given raw deliveries."""
-        engine = EngineConfig(memory_limit=self.memory_limit, threads=self.threads)
-        return clean_partitions(lake, ref, inputs, targets, hmac_keys, engine)
+        return clean_partitions(lake, ref, inputs, targets, hmac_keys, self.limits())
+
+    def limits(self) -> EngineConfig:
+        """The memory and thread limits every DuckDB run of this resource works within."""
+        return EngineConfig(memory_limit=self.memory_limit, threads=self.threads)
