@@ -1,0 +1,1 @@
+"""Remote file sources: list, copy into raw streaming, verify, and clean up (no Dagster)."""
