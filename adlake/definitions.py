@@ -7,6 +7,7 @@ import dagster as dg
 from adlake.assets.catalog import build_catalog_defs
 from adlake.assets.clean import build_clean_defs
 from adlake.assets.databases import build_database_defs
+from adlake.assets.files import build_file_defs
 from adlake.assets.policies import apply_freshness
 from adlake.assets.pulls import build_pull_defs
 from adlake.assets.raw import build_raw_defs
@@ -15,6 +16,7 @@ from adlake.resources import build_resources
 from adlake.schedules.databases import build_database_schedules
 from adlake.schedules.pulls import build_pull_schedules
 from adlake.sensors.automation import build_automation_sensors
+from adlake.sensors.files import build_file_sensors
 from adlake.sensors.landing import build_landing_sensors
 from adlake.sensors.notifications import build_notification_defs
 
@@ -27,6 +29,8 @@ def defs() -> dg.Definitions:
         build_raw_defs(config),
         build_pull_defs(config),
         build_pull_schedules(config),
+        build_file_defs(config),
+        build_file_sensors(config),
         build_clean_defs(config),
         build_catalog_defs(config),
         build_database_defs(config),

@@ -48,6 +48,28 @@ def database(**table: Any) -> dict[str, Any]:
 DB_KEY = "sources.crm_db.tables.customers"
 
 
+def sftp(remote: dict[str, Any] | None = None, **source: Any) -> dict[str, Any]:
+    """An SFTP source of one orders dataset, with ``source`` and ``remote`` keys overriding."""
+    return {
+        "kind": "sftp",
+        "host": "127.0.0.1",
+        "username": "adlake",
+        "private_key": "partner_sftp_key",
+        "datasets": {
+            "orders": {
+                "format": "csv",
+                "remote": {"path": "/outbound", **(remote or {})},
+                "primary_key": ["id"],
+                "columns": {"id": {"type": "string"}},
+            }
+        },
+        **source,
+    }
+
+
+SFTP_KEY = "sources.partner.datasets.orders"
+
+
 def _at(data: dict[str, Any], path: tuple[str, ...]) -> dict[str, Any]:
     for part in path:
         data = data[part]
@@ -81,6 +103,45 @@ def both(*mutations: Mutation) -> Mutation:
 
 # (mutation of the sample adlake.yaml, dotted key the message names, other fragments it must hold)
 MISTAKES: list[Any] = [
+    pytest.param(
+        put("sources", "partner", value=sftp(password="partner_sftp_password")),
+        "sources.partner.private_key",
+        ["exactly one of 'password' and 'private_key'", "names of secrets"],
+        id="sftp-two-credentials",
+    ),
+    pytest.param(
+        put("sources", "partner", value=sftp(remote={"after": "move"})),
+        f"{SFTP_KEY}.remote.move_to",
+        ["after: move needs 'move_to'", "add move_to: <folder>"],
+        id="sftp-move-without-target",
+    ),
+    pytest.param(
+        put("sources", "partner", value={**sftp(), "kind": "sftpp"}),
+        "sources.partner.kind",
+        ["'sftpp'", "did you mean 'sftp'", "azure_blob"],
+        id="file-source-kind-typo",
+    ),
+    pytest.param(
+        put(
+            "sources",
+            "partner",
+            value={
+                **{k: v for k, v in sftp().items() if k not in ("host", "username", "private_key")},
+                "kind": "azure_blob",
+                "account_name": "partnerdata",
+                "container": "exports",
+            },
+        ),
+        "sources.partner.account_key",
+        ["exactly one of 'account_key', 'connection_string' and 'sas_token'", "given: none"],
+        id="azure-no-credential",
+    ),
+    pytest.param(
+        put(*POS, "pgp", value={"passphrase": "pos_pgp_passphrase"}),
+        f"{POS_KEY}.pgp.private_key",
+        ["missing"],
+        id="pgp-without-private-key",
+    ),
     pytest.param(
         put("sources", "crm_db", value=database(primary_key=["customer_id"])),
         f"{DB_KEY}.primary_key",

@@ -113,7 +113,7 @@ def build_clean_asset(
                     d.delivery_id,
                     store.localize(d.raw_path, downloads),
                     d.dt,
-                    d.landing_path,
+                    d.origin,
                     d.lines,
                 )
                 for d in deliveries

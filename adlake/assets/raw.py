@@ -1,16 +1,22 @@
 """Raw assets: each delivered file copied once, immutably, into raw with a manifest."""
 
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
 import dagster as dg
 from pydantic import Field
 
 from adlake.assets.keys import dataset_key
 from adlake.assets.partitions import daily_partitions
 from adlake.config import AdlakeConfig, DatasetConfig
-from adlake.lake.deliveries import DeliveryLedger
+from adlake.connectors.files.decrypt import pgp_step
+from adlake.lake.deliveries import DeliveryLedger, IngestOutcome
 from adlake.lake.landing import landing_prefix, scan_landing
 from adlake.notify import NotificationError, file_quarantined_event
 from adlake.resources.lake import LakeResource
 from adlake.resources.notifier import NotifierResource
+from adlake.resources.secrets import SecretsResource
 
 NO_QUARANTINED_FILES = "no_quarantined_files"
 
@@ -55,6 +61,7 @@ def build_raw_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.Assets
         config: RawIngestConfig,
         lake: LakeResource,
         notifier: NotifierResource,
+        secrets: SecretsResource,
     ) -> dg.MaterializeResult:
         store = lake.lake()
         ledger = DeliveryLedger(store, source, dataset)
@@ -69,63 +76,80 @@ def build_raw_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.Assets
                 f"{len(missing)} requested file(s) are no longer in landing (already archived "
                 f"or moved): {', '.join(sorted(missing))}"
             )
-        outcomes = [ledger.ingest(f, spec.format) for f in files]
-        counts = {
-            action: 0 for action in ("ingested", "already_ingested", "duplicate", "quarantined")
-        }
-        for outcome in outcomes:
-            counts[outcome.action] += 1
-            delivery = outcome.delivery
-            if outcome.action == "quarantined":
-                context.log.error(
-                    f"{delivery.landing_path}: {delivery.problem}; the copy is kept at "
-                    f"{delivery.raw_path} and the reason in the quarantine zone. Fix: ask the "
-                    "partner to deliver the file again"
-                )
-                _announce_quarantine(
-                    context, notifier, key, delivery.landing_path, delivery.problem
-                )
-            elif outcome.action == "duplicate":
-                context.log.info(
-                    f"{delivery.landing_path} has the same content as delivery "
-                    f"{delivery.duplicate_of}; not ingested again"
-                )
-        table = "\n".join(
-            f"| {o.delivery.file_name} | {o.action} | {o.delivery.bytes:,} | {o.delivery.lines:,} "
-            f"| {o.delivery.sha256[:12]} |"
-            for o in outcomes
-        )
-        quarantined = [o.delivery for o in outcomes if o.action == "quarantined"]
-        return dg.MaterializeResult(
-            metadata={
-                "files_ingested": counts["ingested"],
-                "files_duplicate": counts["duplicate"],
-                "files_already_ingested": counts["already_ingested"],
-                "files_quarantined": counts["quarantined"],
-                "bytes": sum(o.delivery.bytes for o in outcomes if o.action == "ingested"),
-                "lines": sum(o.delivery.lines for o in outcomes if o.action == "ingested"),
-                "deliveries": dg.MetadataValue.md(
-                    "| file | action | bytes | lines | sha256 |\n|---|---|---|---|---|\n" + table
-                    if outcomes
-                    else "No new files in landing for this day."
-                ),
-            },
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name=NO_QUARANTINED_FILES,
-                    passed=not quarantined,
-                    severity=dg.AssetCheckSeverity.WARN,
-                    metadata={
-                        "quarantined": dg.MetadataValue.md(
-                            "\n".join(f"- {d.landing_path}: {d.problem}" for d in quarantined)
-                            or "none"
-                        )
-                    },
-                )
-            ],
-        )
+        with pgp_step(spec.pgp, secrets.get) or contextlib.nullcontext() as decrypt:
+            outcomes = [ledger.ingest(f, spec.format, decrypt) for f in files]
+        metadata, check = report_deliveries(context, notifier, key, outcomes)
+        return dg.MaterializeResult(metadata=metadata, check_results=[check])
 
     return _raw
+
+
+def report_deliveries(
+    context: dg.AssetExecutionContext,
+    notifier: NotifierResource,
+    key: dg.AssetKey,
+    outcomes: Sequence[IngestOutcome],
+) -> tuple[dict[str, Any], dg.AssetCheckResult]:
+    """Log and announce what a raw run did with each file; its metadata and quarantine check.
+
+    Shared by every raw asset that takes files (pushed into landing or pulled from a server):
+    a quarantined file is logged as an error and announced through the notifier.
+    """
+    counts = {action: 0 for action in ("ingested", "already_ingested", "duplicate", "quarantined")}
+    for outcome in outcomes:
+        counts[outcome.action] += 1
+        delivery = outcome.delivery
+        if outcome.action == "quarantined":
+            context.log.error(
+                f"{delivery.origin}: {delivery.problem}; the copy is kept at "
+                f"{delivery.raw_path} and the reason in the quarantine zone. Fix: "
+                f"{_fix(delivery.problem)}"
+            )
+            _announce_quarantine(context, notifier, key, delivery.origin, delivery.problem)
+        elif outcome.action == "duplicate":
+            context.log.info(
+                f"{delivery.origin} has the same content as delivery "
+                f"{delivery.duplicate_of}; not ingested again"
+            )
+    table = "\n".join(
+        f"| {o.delivery.file_name} | {o.action} | {o.delivery.bytes:,} | {o.delivery.lines:,} "
+        f"| {o.delivery.sha256[:12]} |"
+        for o in outcomes[:200]
+    )
+    quarantined = [o.delivery for o in outcomes if o.action == "quarantined"]
+    metadata: dict[str, Any] = {
+        "files_ingested": counts["ingested"],
+        "files_duplicate": counts["duplicate"],
+        "files_already_ingested": counts["already_ingested"],
+        "files_quarantined": counts["quarantined"],
+        "bytes": sum(o.delivery.bytes for o in outcomes if o.action == "ingested"),
+        "lines": sum(o.delivery.lines for o in outcomes if o.action == "ingested"),
+        "deliveries": dg.MetadataValue.md(
+            "| file | action | bytes | lines | sha256 |\n|---|---|---|---|---|\n" + table
+            if outcomes
+            else "No new files for this day."
+        ),
+    }
+    check = dg.AssetCheckResult(
+        check_name=NO_QUARANTINED_FILES,
+        passed=not quarantined,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "quarantined": dg.MetadataValue.md(
+                "\n".join(f"- {d.origin}: {d.problem}" for d in quarantined[:100]) or "none"
+            )
+        },
+    )
+    return metadata, check
+
+
+def _fix(problem: str | None) -> str:
+    if problem and problem.startswith("PGP:"):
+        return (
+            "check the PGP keys named under pgp: in adlake.yaml, or ask the partner to "
+            "encrypt (and sign) the file again with the keys agreed"
+        )
+    return "ask the partner to deliver the file again"
 
 
 def _announce_quarantine(

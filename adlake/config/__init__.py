@@ -16,9 +16,19 @@ from adlake.config.datasets import (
     Identifier,
     LandingConfig,
     PartitionConfig,
+    PgpConfig,
     PiiConfig,
     PushSourceConfig,
     RetentionConfig,
+)
+from adlake.config.files import (
+    AzureBlobSourceConfig,
+    FileDatasetConfig,
+    FileSourceConfig,
+    GcsSourceConfig,
+    RemoteFilesConfig,
+    S3SourceConfig,
+    SftpSourceConfig,
 )
 from adlake.config.loader import CONFIG_ENV_VAR, DEFAULT_CONFIG_FILE, config_path, load_config
 from adlake.config.profile import (
@@ -47,6 +57,14 @@ from adlake.config.pulls import (
 )
 
 __all__ = [
+    "AzureBlobSourceConfig",
+    "FileDatasetConfig",
+    "FileSourceConfig",
+    "GcsSourceConfig",
+    "PgpConfig",
+    "RemoteFilesConfig",
+    "S3SourceConfig",
+    "SftpSourceConfig",
     "SOURCE_KINDS",
     "DatabaseSourceConfig",
     "DbTableConfig",

@@ -166,6 +166,32 @@ class RetentionConfig(_Model):
     )
 
 
+class PgpConfig(_Model):
+    """How a dataset's PGP-encrypted files are decrypted, with keys held as secrets."""
+
+    private_key: str = Field(
+        description="Name of the secret holding our ASCII-armored PGP private key."
+    )
+    passphrase: str | None = Field(
+        None, description="Name of the secret holding the private key's passphrase, if any."
+    )
+    partner_public_key: str | None = Field(
+        None,
+        description="Name of the secret holding the partner's public key; when set, every file "
+        "must carry a valid signature made with it.",
+    )
+    patterns: list[str] = Field(
+        default_factory=lambda: ["*.pgp", "*.gpg", "*.asc"],
+        min_length=1,
+        description="Globs of file names that are encrypted.",
+    )
+    always: bool = Field(False, description="true: every file is encrypted, whatever its name.")
+
+    def secret_names(self) -> set[str]:
+        """The secrets this step reads."""
+        return {n for n in (self.private_key, self.passphrase, self.partner_public_key) if n}
+
+
 _DATE_TYPES = ("date", "timestamp", "timestamp_tz")
 
 
@@ -188,6 +214,9 @@ class DatasetConfig(_Model):
         ge=1,
         description="The catalog table is stale (failed freshness) when not updated for this "
         "many hours; none: no freshness policy.",
+    )
+    pgp: PgpConfig | None = Field(
+        None, description="Decryption of PGP-encrypted deliveries; none: files are plain."
     )
 
     @field_validator("start_date")

@@ -11,14 +11,29 @@ from adlake.config.base import Name, _Model
 from adlake.config.databases import DatabaseSourceConfig
 from adlake.config.datasets import DatasetConfig, PushSourceConfig
 from adlake.config.errors import problem
+from adlake.config.files import (
+    FILE_SOURCE_KINDS,
+    AzureBlobSourceConfig,
+    FileSourceConfig,
+    GcsSourceConfig,
+    S3SourceConfig,
+    SftpSourceConfig,
+)
 from adlake.config.pulls import AmazonAdsSourceConfig, PullSourceConfig, SellingPartnerSourceConfig
 
 PROFILE_ENV_VAR = "ADLAKE_PROFILE"
 SourceConfig = Annotated[
-    PushSourceConfig | AmazonAdsSourceConfig | SellingPartnerSourceConfig | DatabaseSourceConfig,
+    PushSourceConfig
+    | AmazonAdsSourceConfig
+    | SellingPartnerSourceConfig
+    | DatabaseSourceConfig
+    | SftpSourceConfig
+    | GcsSourceConfig
+    | AzureBlobSourceConfig
+    | S3SourceConfig,
     Field(discriminator="kind"),
 ]
-SOURCE_KINDS = ("push", "amazon_ads", "selling_partner", "postgres", "mysql")
+SOURCE_KINDS = ("push", "amazon_ads", "selling_partner", "postgres", "mysql", *FILE_SOURCE_KINDS)
 
 
 class LakeConfig(_Model):
@@ -162,7 +177,16 @@ class AdlakeConfig(_Model):
             for source in self.pull_sources().values()
             for name in source.credentials.model_dump().values()
         }
-        return names | {source.connection for source in self.database_sources().values()}
+        names |= {source.connection for source in self.database_sources().values()}
+        for source in self.file_sources().values():
+            names |= source.secret_names()
+        return names | self.pgp_secret_names()
+
+    def pgp_secret_names(self) -> set[str]:
+        """Names of the PGP keys and passphrases the datasets' decryption steps read."""
+        return {
+            name for _, _, spec in self.datasets() if spec.pgp for name in spec.pgp.secret_names()
+        }
 
     def daily_datasets(self) -> list[tuple[str, str, DatasetConfig]]:
         """Datasets cleaned into daily partitions: pushed files and pulled reports."""
@@ -178,6 +202,16 @@ class AdlakeConfig(_Model):
             name: source
             for name, source in self.sources.items()
             if isinstance(source, (AmazonAdsSourceConfig, SellingPartnerSourceConfig))
+        }
+
+    def file_sources(self) -> dict[str, FileSourceConfig]:
+        """The SFTP servers and object stores adlake pulls files from, by name."""
+        return {
+            name: source
+            for name, source in self.sources.items()
+            if isinstance(
+                source, (SftpSourceConfig, GcsSourceConfig, AzureBlobSourceConfig, S3SourceConfig)
+            )
         }
 
     def database_sources(self) -> dict[str, DatabaseSourceConfig]:

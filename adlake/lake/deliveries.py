@@ -9,9 +9,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import BinaryIO, Protocol
+
+from pyarrow import fs as pafs
 
 from adlake.lake.landing import LandingFile
-from adlake.lake.storage import Lake
+from adlake.lake.storage import CopyReport, Lake
 from adlake.lake.zones import Zone, dataset_prefix, partition_dir
 
 
@@ -39,6 +42,64 @@ class Delivery:
     def compressed(self) -> bool:
         """Whether the delivered file is gzip-compressed."""
         return self.file_name.endswith(".gz")
+
+    @property
+    def origin(self) -> str:
+        """Where the file came from, for people: its landing path or its remote URL."""
+        return self.landing_path or self.extra.get("origin", "") or self.raw_path
+
+
+class DecryptFailed(Exception):
+    """A delivered file could not be decrypted or verified; the message is the reason, no secret."""
+
+
+class Decrypt(Protocol):
+    """The decryption step of a dataset whose partners encrypt files (PGP)."""
+
+    def applies_to(self, name: str) -> bool:
+        """Whether a delivered file of this name is encrypted."""
+        ...
+
+    def plain_name(self, name: str) -> str:
+        """The name of the decrypted file (``a.csv.gz.pgp`` -> ``a.csv.gz``)."""
+        ...
+
+    def __call__(self, source: BinaryIO, output_path: str) -> dict[str, str]:
+        """Decrypt ``source`` into the local file ``output_path``; facts to keep in the manifest.
+
+        Raises DecryptFailed with the reason when the file cannot be decrypted or verified.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """A file about to be taken into raw: where it is read from and the delivery it makes.
+
+    ``landing_path`` is set for files pushed into landing (archived after clean, removed when
+    quarantined); ``origin`` names a file pulled from elsewhere (a remote URL).
+    """
+
+    filesystem: pafs.FileSystem
+    path: str
+    name: str
+    dt: str
+    delivery_id: str
+    landing_path: str = ""
+    origin: str = ""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_landing(cls, lake: Lake, file: LandingFile) -> Incoming:
+        """A landing file of the lake, as the push pattern takes it."""
+        return cls(
+            lake.filesystem,
+            lake.full(file.path),
+            file.name,
+            file.dt,
+            file.delivery_id,
+            landing_path=file.path,
+        )
 
 
 @dataclass(frozen=True)
@@ -97,40 +158,75 @@ class DeliveryLedger:
                     found.append(Delivery(**json.loads(self.lake.read_bytes(stored.path))))
         return sorted(found, key=lambda d: (d.ingested_at, d.delivery_id))
 
-    def ingest(self, file: LandingFile, fmt: str) -> IngestOutcome:
+    def ingest(self, file: LandingFile, fmt: str, decrypt: Decrypt | None = None) -> IngestOutcome:
         """Copy one landing file into raw exactly once, or quarantine it if it is unreadable."""
+        incoming = Incoming.from_landing(self.lake, file)
         known = self.get(file.dt, file.delivery_id)
         if known is not None:
             return IngestOutcome(known, "already_ingested")
-        raw_path = (
-            f"{partition_dir(Zone.RAW, self.source, self.dataset, file.dt)}/"
-            f"{file.delivery_id}/{file.name}"
+        raw_path, report = self.copy(incoming, decrypt)
+        return self.complete(incoming, raw_path, report, fmt, decrypt)
+
+    def raw_path(self, incoming: Incoming) -> str:
+        """Where raw keeps a delivered file as delivered: ``raw/.../dt=D/<delivery_id>/<name>``."""
+        return (
+            f"{partition_dir(Zone.RAW, self.source, self.dataset, incoming.dt)}/"
+            f"{incoming.delivery_id}/{incoming.name}"
         )
+
+    def copy(
+        self, incoming: Incoming, decrypt: Decrypt | None = None, md5: bool = False
+    ) -> tuple[str, CopyReport]:
+        """Stream a delivered file into raw as delivered (nothing is recorded yet)."""
+        encrypted = decrypt is not None and decrypt.applies_to(incoming.name)
+        raw_path = self.raw_path(incoming)
         report = self.lake.copy_in(
-            self.lake.filesystem,
-            self.lake.full(file.path),
+            incoming.filesystem,
+            incoming.path,
             raw_path,
-            gzip=file.name.endswith(".gz"),
+            gzip=incoming.name.endswith(".gz") and not encrypted,
+            md5=md5,
         )
-        problem = report.problem or _emptiness(report.bytes, report.lines, fmt)
+        return raw_path, report
+
+    def complete(
+        self,
+        incoming: Incoming,
+        raw_path: str,
+        report: CopyReport,
+        fmt: str,
+        decrypt: Decrypt | None = None,
+        problem: str | None = None,
+    ) -> IngestOutcome:
+        """Decrypt if needed, check, and record a delivery copied into raw: once, or quarantined.
+
+        An encrypted delivery stays in raw as delivered; its decrypted copy (``decrypted/``
+        beside it) is what clean reads. ``problem`` is a fault the caller found in the
+        transfer (a checksum that does not match); such a file is quarantined.
+        """
         delivery = Delivery(
-            delivery_id=file.delivery_id,
+            delivery_id=incoming.delivery_id,
             source=self.source,
             dataset=self.dataset,
-            dt=file.dt,
-            file_name=file.name,
-            landing_path=file.path,
+            dt=incoming.dt,
+            file_name=incoming.name,
+            landing_path=incoming.landing_path,
             raw_path=raw_path,
             bytes=report.bytes,
             sha256=report.sha256,
             lines=report.lines,
             ingested_at=datetime.now(tz=UTC).isoformat(timespec="microseconds"),
+            extra={**incoming.extra, **({"origin": incoming.origin} if incoming.origin else {})},
         )
+        problem = problem or report.problem
+        if problem is None and decrypt is not None and decrypt.applies_to(incoming.name):
+            delivery, problem = self._decrypt(delivery, decrypt)
+        problem = problem or _emptiness(delivery.bytes, delivery.lines, fmt)
         if problem:
             return IngestOutcome(self._quarantine(delivery, problem), "quarantined")
         earlier = self.by_sha256(report.sha256)
-        if earlier is not None:
-            self.lake.delete(raw_path)
+        if earlier is not None and earlier.delivery_id != delivery.delivery_id:
+            self._remove_copies(delivery)
             duplicate = _replace(
                 delivery, status="duplicate", raw_path="", duplicate_of=earlier.delivery_id
             )
@@ -139,6 +235,42 @@ class DeliveryLedger:
         self.record(delivery)
         return IngestOutcome(delivery, "ingested")
 
+    def _decrypt(self, delivery: Delivery, decrypt: Decrypt) -> tuple[Delivery, str | None]:
+        """Decrypt the raw copy into ``decrypted/`` beside it: what clean reads, or why not."""
+        plain_name = decrypt.plain_name(delivery.file_name)
+        folder = delivery.raw_path.rsplit("/", 1)[0]
+        plain_path = f"{folder}/decrypted/{plain_name}"
+        with self.lake.scratch() as scratch:
+            staged = f"{scratch}/{plain_name}"
+            try:
+                with self.lake.filesystem.open_input_stream(
+                    self.lake.full(delivery.raw_path), compression=None
+                ) as encrypted:
+                    facts = decrypt(encrypted, staged)
+            except DecryptFailed as exc:
+                return delivery, str(exc)
+            plain = self.lake.copy_in(
+                pafs.LocalFileSystem(), staged, plain_path, gzip=plain_name.endswith(".gz")
+            )
+        decrypted = _replace(
+            delivery,
+            file_name=plain_name,
+            raw_path=plain_path,
+            lines=plain.lines,
+            extra={**delivery.extra, **facts, "encrypted_original": delivery.raw_path},
+        )
+        if plain.problem:
+            return decrypted, f"after decryption: {plain.problem}"
+        if plain.bytes == 0:
+            return decrypted, "the file decrypts to nothing (0 bytes)"
+        return decrypted, None
+
+    def _remove_copies(self, delivery: Delivery) -> None:
+        self.lake.delete(delivery.raw_path)
+        original = delivery.extra.get("encrypted_original")
+        if original:
+            self.lake.delete(original)
+
     def _quarantine(self, delivery: Delivery, problem: str) -> Delivery:
         """Record an unreadable delivery: the reason goes to quarantine, the copy stays in raw.
 
@@ -146,7 +278,7 @@ class DeliveryLedger:
         quarantine keeps the reason and where the copy is, never the bytes.
         """
         reason = {
-            "file": delivery.landing_path,
+            "file": delivery.origin,
             "problem": problem,
             "fix": "ask the partner to deliver the file again; a new file is a new delivery",
             "raw_copy": delivery.raw_path,
@@ -160,7 +292,8 @@ class DeliveryLedger:
         )
         quarantined = _replace(delivery, status="quarantined", problem=problem)
         self.record(quarantined)
-        self.lake.delete(delivery.landing_path)
+        if delivery.landing_path:
+            self.lake.delete(delivery.landing_path)
         return quarantined
 
     def archive(self, delivery: Delivery) -> bool:

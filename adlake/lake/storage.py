@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from pyarrow import fs as pafs
 
@@ -47,6 +47,7 @@ class CopyReport:
     sha256: str
     lines: int
     problem: str | None = None
+    md5: str | None = None
 
 
 class Lake:
@@ -126,46 +127,41 @@ class Lake:
         source_path: str,
         path: str,
         gzip: bool = False,
+        md5: bool = False,
     ) -> CopyReport:
-        """Stream a file into the lake atomically, hashing it and counting its text lines.
+        """Stream a file of ``source_fs`` into the lake atomically (see :meth:`copy_stream`)."""
+        with source_fs.open_input_stream(source_path, compression=None) as src:
+            return self.copy_stream(src, path, gzip=gzip, md5=md5)
+
+    def copy_stream(
+        self, src: BinaryIO, path: str, gzip: bool = False, md5: bool = False
+    ) -> CopyReport:
+        """Stream a readable binary stream into the lake atomically, hashing it and counting lines.
 
         With ``gzip`` the stream is also decompressed on the fly, so a truncated or corrupt
         archive is found here, before anything downstream reads it; such a file is still
-        copied (raw keeps what was delivered) and the report names the problem.
+        copied (raw keeps what was delivered) and the report names the problem. With ``md5``
+        the report also carries the MD5 a remote store may publish, to verify the transfer.
         """
         digest = hashlib.sha256()
-        size = lines = 0
-        inflater = zlib.decompressobj(wbits=47) if gzip else None
-        problem = None
-        last = b""
-        with (
-            source_fs.open_input_stream(source_path, compression=None) as src,
-            self.open_atomic(path) as out,
-        ):
+        md5_digest = hashlib.md5(usedforsecurity=False) if md5 else None
+        counter = _GzipLines() if gzip else _Lines()
+        size = 0
+        with self.open_atomic(path) as out:
             while chunk := src.read(CHUNK_BYTES):
                 out.write(chunk)
                 digest.update(chunk)
+                if md5_digest is not None:
+                    md5_digest.update(chunk)
                 size += len(chunk)
-                if inflater is None:
-                    lines += chunk.count(b"\n")
-                    last = chunk[-1:]
-                elif problem is None:
-                    try:
-                        text = inflater.decompress(chunk)
-                        while inflater.unused_data:  # concatenated gzip members
-                            rest = inflater.unused_data
-                            inflater = zlib.decompressobj(wbits=47)
-                            text += inflater.decompress(rest)
-                    except zlib.error as exc:
-                        problem = f"corrupt gzip data after {size:,} compressed bytes ({exc})"
-                        continue
-                    lines += text.count(b"\n")
-                    last = text[-1:] or last
-        if inflater is not None and problem is None and not inflater.eof:
-            problem = f"truncated gzip: the archive ends early after {size:,} bytes"
-        if last and last != b"\n":
-            lines += 1
-        return CopyReport(bytes=size, sha256=digest.hexdigest(), lines=lines, problem=problem)
+                counter.feed(chunk, size)
+        return CopyReport(
+            bytes=size,
+            sha256=digest.hexdigest(),
+            lines=counter.total(),
+            problem=counter.finish(size),
+            md5=md5_digest.hexdigest() if md5_digest is not None else None,
+        )
 
     def move(self, src: str, dst: str) -> None:
         """Move a file within the lake (rename on a local disk)."""
@@ -194,3 +190,58 @@ class Lake:
         """Replace ``path`` with a staged local file in one rename: readers see old or new."""
         self.filesystem.create_dir(str(Path(self.full(path)).parent), recursive=True)
         self.filesystem.move(staged, self.full(path))
+
+
+class _Lines:
+    """Counts the text lines of a plain stream fed in chunks (a last line may lack its newline)."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+        self.last = b""
+
+    def feed(self, chunk: bytes, size: int) -> None:
+        self.lines += chunk.count(b"\n")
+        self.last = chunk[-1:] or self.last
+
+    def total(self) -> int:
+        return self.lines + (1 if self.last and self.last != b"\n" else 0)
+
+    def finish(self, size: int) -> str | None:
+        return None
+
+
+class _GzipLines(_Lines):
+    """Counts the text lines inside a gzip stream, finding corrupt or truncated archives.
+
+    Inflates at most ``INFLATE_BYTES`` at a time, so a highly compressed file (gigabytes of
+    zeros) never needs its inflated size in memory; concatenated members are followed.
+    """
+
+    INFLATE_BYTES = 4 * 1024 * 1024
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.inflater = zlib.decompressobj(wbits=47)
+        self.problem: str | None = None
+
+    def feed(self, chunk: bytes, size: int) -> None:
+        data = chunk
+        while self.problem is None:
+            try:
+                text = self.inflater.decompress(data, self.INFLATE_BYTES)
+            except zlib.error as exc:
+                self.problem = f"corrupt gzip data after {size:,} compressed bytes ({exc})"
+                return
+            super().feed(text, size)
+            if self.inflater.eof and self.inflater.unused_data:  # concatenated gzip members
+                data = self.inflater.unused_data
+                self.inflater = zlib.decompressobj(wbits=47)
+                continue
+            data = self.inflater.unconsumed_tail
+            if not data and len(text) < self.INFLATE_BYTES:
+                return  # everything fed so far is inflated
+
+    def finish(self, size: int) -> str | None:
+        if self.problem is None and not self.inflater.eof:
+            return f"truncated gzip: the archive ends early after {size:,} bytes"
+        return self.problem

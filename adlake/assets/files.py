@@ -1,0 +1,188 @@
+"""Raw assets of file sources: new files on an SFTP server or object store copied into raw.
+
+A run of partition D copies the dataset's new files whose delivery date is D (those the sensor
+named, or every new one when started by hand), at most ``max_files_per_run``, each recorded in
+the delivery manifest once it is durable. From raw on, the files are cleaned and catalogued
+exactly like pushed ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from pathlib import Path
+
+import dagster as dg
+from pydantic import Field
+
+from adlake.assets.keys import dataset_key
+from adlake.assets.partitions import daily_partitions
+from adlake.assets.raw import NO_QUARANTINED_FILES, report_deliveries
+from adlake.config import AdlakeConfig, FileDatasetConfig, FileSourceConfig
+from adlake.connectors.files.connect import connect, dataset_root, file_rules, move_target
+from adlake.connectors.files.decrypt import pgp_step
+from adlake.connectors.files.remote import RemoteFile, RemoteStore
+from adlake.connectors.files.transfer import FileResult, TransferSettings, pull_files
+from adlake.connectors.pgp import PgpError
+from adlake.lake.deliveries import DeliveryLedger
+from adlake.resources.lake import LakeResource
+from adlake.resources.notifier import NotifierResource
+from adlake.resources.secrets import SecretNotFound, SecretsResource
+
+ALL_FILES_COPIED = "all_files_copied"
+FILE_SOURCE_TAG = "adlake/file_source"
+
+
+class FilePullConfig(dg.Config):
+    """Which remote files a run copies; empty copies every new file of the partition."""
+
+    files: list[str] = Field(
+        default_factory=list, description="Store paths of the files to copy (set by the sensor)."
+    )
+
+
+def build_file_defs(config: AdlakeConfig) -> dg.Definitions:
+    """One raw asset per dataset of every SFTP / object-store source."""
+    return dg.Definitions(
+        assets=[
+            build_file_asset(name, dataset, spec, source, config.resolve)
+            for name, source in config.file_sources().items()
+            for dataset, spec in source.datasets.items()
+        ]
+    )
+
+
+def build_file_asset(
+    source_name: str,
+    dataset: str,
+    spec: FileDatasetConfig,
+    source: FileSourceConfig,
+    resolve: Callable[[str], Path],
+) -> dg.AssetsDefinition:
+    """The raw asset of one file-source dataset, partitioned by delivery date.
+
+    ``resolve`` makes paths of the configuration (a known_hosts file) absolute.
+    """
+    key = dataset_key("raw", source_name, dataset)
+    rules = file_rules(source, spec)
+    settings = TransferSettings(
+        fmt=spec.format, after=spec.remote.after, move_to=move_target(source, spec)
+    )
+
+    @dg.asset(
+        key=key,
+        group_name=source_name,
+        kinds={source.kind, spec.format},
+        partitions_def=daily_partitions(spec),
+        pool=f"files_{source_name}",
+        description=f"Files of {source_name}/{dataset} copied from {source.kind} into raw, once "
+        "each. " + spec.description,
+        check_specs=[
+            dg.AssetCheckSpec(
+                NO_QUARANTINED_FILES,
+                asset=key,
+                description="No file was unreadable (empty, truncated, corrupt, not decryptable).",
+            ),
+            dg.AssetCheckSpec(
+                ALL_FILES_COPIED,
+                asset=key,
+                description="Every file the run was to copy is in raw (none left changing, "
+                "gone or unreachable).",
+            ),
+        ],
+        metadata={"remote": f"{dataset_root(source, spec)}", "source_kind": source.kind},
+    )
+    def _raw(
+        context: dg.AssetExecutionContext,
+        config: FilePullConfig,
+        lake: LakeResource,
+        secrets: SecretsResource,
+        notifier: NotifierResource,
+    ) -> dg.MaterializeResult:
+        store = lake.lake()
+        ledger = DeliveryLedger(store, source_name, dataset)
+        remote = open_store(source, secrets, resolve)
+        listed, unplaced = remote.list(rules)
+        for file in unplaced:
+            context.log.warning(f"{file.url}: {file.reason}")
+        chosen = files_to_copy(listed, ledger, context.partition_key, config.files, spec)
+        context.log.info(
+            f"{len(chosen)} file(s) of {remote.url(rules.root)} to copy for "
+            f"{context.partition_key} ({len(listed)} listed)"
+        )
+        try:
+            step = pgp_step(spec.pgp, secrets.get)
+            with step or contextlib.nullcontext() as decrypt:
+                results = pull_files(
+                    remote, ledger, chosen, rules, settings, decrypt, context.log.info
+                )
+        except (PgpError, SecretNotFound) as exc:
+            raise dg.Failure(
+                description=f"{source_name}/{dataset}: the PGP keys cannot be used: {exc}"
+            ) from None
+        metadata, check = report_deliveries(
+            context, notifier, key, [r.outcome for r in results if r.outcome]
+        )
+        return dg.MaterializeResult(
+            metadata={**metadata, **_transfer_metadata(results)},
+            check_results=[check, _copied_check(results)],
+        )
+
+    return _raw
+
+
+def files_to_copy(
+    listed: list[RemoteFile],
+    ledger: DeliveryLedger,
+    partition: str,
+    wanted: list[str],
+    spec: FileDatasetConfig,
+) -> list[RemoteFile]:
+    """The partition's files a run takes: not yet in raw, or in raw but still to clean up.
+
+    With ``wanted`` (set by the sensor) only those paths; at most ``max_files_per_run``.
+    """
+    names = set(wanted)
+    chosen = []
+    for file in listed:
+        if file.dt != partition or (names and file.stat.path not in names):
+            continue
+        known = ledger.get(file.dt, file.delivery_id)
+        if known is None or (spec.remote.after != "keep" and known.status != "quarantined"):
+            chosen.append(file)
+    return chosen[: spec.remote.max_files_per_run]
+
+
+def open_store(
+    source: FileSourceConfig, secrets: SecretsResource, resolve: Callable[[str], Path]
+) -> RemoteStore:
+    """The source's store, its secrets read; a missing secret fails with where to set it."""
+    try:
+        return connect(source, secrets.get, resolve)
+    except SecretNotFound as exc:
+        raise dg.Failure(description=f"{source.kind} source: {exc}") from None
+
+
+def _transfer_metadata(results: list[FileResult]) -> dict[str, object]:
+    failed = [r for r in results if r.problem]
+    cleaned = [r for r in results if r.cleanup]
+    return {
+        "files_failed": len(failed),
+        "remote_cleanup": dg.MetadataValue.md(
+            "\n".join(f"- {r.file.url}: {r.cleanup}" for r in cleaned[:100]) or "none"
+        ),
+    }
+
+
+def _copied_check(results: list[FileResult]) -> dg.AssetCheckResult:
+    failed = [r for r in results if r.problem]
+    return dg.AssetCheckResult(
+        check_name=ALL_FILES_COPIED,
+        passed=not failed,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "not_copied": dg.MetadataValue.md(
+                "\n".join(f"- {r.file.url}: {r.problem}" for r in failed[:100]) or "none"
+            )
+        },
+    )

@@ -1,0 +1,223 @@
+"""An SFTP file source in Dagster: the sensor's tick, the raw run, PGP, quarantine, clean.
+
+The project declares a partner's SFTP server (a real asyncssh server on loopback) whose files
+are PGP-encrypted and signed; the sensor asks for one run per delivery date, the runs copy and
+decrypt the files, a corrupt one is quarantined and announced on the webhook, and clean reads
+the decrypted rows with the e-mails hashed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from http.server import ThreadingHTTPServer
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pytest
+import yaml
+
+from adlake.assets.files import ALL_FILES_COPIED
+from adlake.assets.raw import NO_QUARANTINED_FILES
+from adlake.config import PiiConfig
+from adlake.transform import pii
+from adlake_tests.pgp_keys import encrypt_file
+from adlake_tests.servers.sftp import SftpServer, running_sftp
+from adlake_tests.test_notify_webhook import webhook  # noqa: F401 - the fixture
+
+SENSOR = "files_partner__orders_sensor"
+RAW, CLEAN = "raw/partner/orders", "clean/partner/orders"
+ROWS = {
+    "20260301": b"order_id,email,amount\nA1,Ann@Example.com,10.50\nA2,bob@example.com,3.00\n",
+    "20260302": b"order_id,email,amount\nB1,carl@example.com,7.25\n",
+}
+
+
+@pytest.fixture
+def sftp(tmp_path: Path) -> Iterator[SftpServer]:
+    """A real SFTP server serving an empty folder of this test."""
+    root = tmp_path / "remote"
+    root.mkdir()
+    with running_sftp(root) as server:
+        yield server
+
+
+@pytest.fixture
+def project(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    sftp: SftpServer,
+    pgp_identities,
+    webhook: ThreadingHTTPServer,  # noqa: F811 - the fixture imported above
+) -> Path:
+    """A project with one SFTP source whose files are encrypted to us and signed by the partner."""
+    config = {
+        "profile": "local",
+        "lake": {"root": "lake"},
+        "catalog": {"duckdb_path": "catalog.duckdb"},
+        "secrets": {"env_prefix": "ADLAKE_SECRET_", "file": None},
+        "notifications": {"webhook_url": f"http://127.0.0.1:{webhook.server_port}/hook"},
+        "sources": {
+            "partner": {
+                "kind": "sftp",
+                "host": sftp.host,
+                "port": sftp.port,
+                "username": sftp.username,
+                "private_key": "partner_sftp_key",
+                "known_hosts": str(sftp.known_hosts),
+                "poll_interval_seconds": 30,
+                "datasets": {
+                    "orders": {
+                        "format": "csv",
+                        "remote": {
+                            "path": "/outbound",
+                            "include": ["*.csv.pgp"],
+                            "after": "move",
+                            "move_to": "/outbound/done",
+                            "date_from": "filename",
+                            "filename_date_format": "%Y%m%d",
+                        },
+                        "pgp": {
+                            "private_key": "orders_pgp_key",
+                            "passphrase": "orders_pgp_passphrase",
+                            "partner_public_key": "partner_pgp_public_key",
+                        },
+                        "columns": {
+                            "order_id": {"type": "string", "required": True},
+                            "email": {
+                                "type": "string",
+                                "pii": {"policy": "sha256", "identifier": "email"},
+                            },
+                            "amount": {"type": "decimal", "precision": 10, "scale": 2},
+                        },
+                        "primary_key": ["order_id"],
+                        "start_date": "2026-03-01",
+                    }
+                },
+            }
+        },
+    }
+    file = tmp_path / "adlake.yaml"
+    file.write_text(yaml.safe_dump(config, sort_keys=False))
+    ours, partner = pgp_identities.ours, pgp_identities.partner
+    secrets = {
+        "PARTNER_SFTP_KEY": sftp.client_private_key,
+        "ORDERS_PGP_KEY": ours.private_key,
+        "ORDERS_PGP_PASSPHRASE": ours.passphrase,
+        "PARTNER_PGP_PUBLIC_KEY": partner.public_key,
+    }
+    for name, value in secrets.items():
+        monkeypatch.setenv(f"ADLAKE_SECRET_{name}", value)
+    monkeypatch.setenv("ADLAKE_CONFIG", str(file))
+    outbound = sftp.root / "outbound"
+    outbound.mkdir()
+    for day, rows in ROWS.items():
+        plain = tmp_path / f"orders_{day}.csv"
+        plain.write_bytes(rows)
+        encrypt_file(
+            plain,
+            outbound / f"orders_{day}.csv.pgp",
+            ours.public_key,
+            partner.private_key,
+            partner.passphrase,
+        )
+    (outbound / "orders_20260302_b.csv.pgp").write_bytes(b"-----BEGIN PGP MESSAGE-----\nnope\n")
+    return file
+
+
+def defs() -> dg.Definitions:
+    """Definitions of the project, as ``dagster dev`` loads them."""
+    import adlake.definitions
+
+    return adlake.definitions.defs()
+
+
+def tick(definitions: dg.Definitions, instance: dg.DagsterInstance):
+    """One evaluation of the file sensor with the project's resources."""
+    sensor = next(s for s in definitions.sensors if s.name == SENSOR)
+    with dg.build_sensor_context(instance=instance, resources=definitions.resources) as context:
+        return sensor(context)
+
+
+def run_requested(definitions, instance, request: dg.RunRequest) -> dg.ExecuteInProcessResult:
+    """Execute a sensor's run request the way the daemon would."""
+    return dg.materialize(
+        list(definitions.assets),
+        selection=[RAW],
+        resources=definitions.resources,
+        instance=instance,
+        partition_key=request.partition_key,
+        run_config=request.run_config,
+        tags=request.tags,
+    )
+
+
+def test_sftp_pgp_files_flow_through_raw_and_clean(
+    project: Path,
+    sftp: SftpServer,
+    webhook: ThreadingHTTPServer,
+    pgp_identities,  # noqa: F811
+) -> None:
+    definitions = defs()
+    keys = {k.to_user_string() for k in definitions.resolve_asset_graph().get_all_asset_keys()}
+    assert {RAW, CLEAN, "catalog/partner/orders"} <= keys
+    instance = dg.DagsterInstance.ephemeral()
+
+    result = tick(definitions, instance)
+
+    assert isinstance(result, dg.SensorResult)
+    requests = result.run_requests or []
+    assert [r.partition_key for r in requests] == ["2026-03-01", "2026-03-02"]
+    op = "raw__partner__orders"
+    assert requests[1].run_config["ops"][op]["config"]["files"] == [
+        "/outbound/orders_20260302.csv.pgp",
+        "/outbound/orders_20260302_b.csv.pgp",
+    ]
+    for request in requests:
+        run = run_requested(definitions, instance, request)
+        assert run.success
+    materialization = run.asset_materializations_for_node(op)[0]
+    assert materialization.metadata["files_ingested"].value == 1
+    assert materialization.metadata["files_quarantined"].value == 1
+    checks = {c.check_name: c.passed for c in run.get_asset_check_evaluations()}
+    assert checks == {NO_QUARANTINED_FILES: False, ALL_FILES_COPIED: True}
+    # the corrupt file stays on the server; the good ones moved to done/
+    assert sorted(p.name for p in (sftp.root / "outbound").iterdir()) == [
+        "done",
+        "orders_20260302_b.csv.pgp",
+    ]
+    events = [json.loads(body) for _, _, body in webhook.received]
+    quarantined = [e for e in events if e["kind"] == "file_quarantined"]
+    assert len(quarantined) == 1 and "orders_20260302_b.csv.pgp" in quarantined[0]["message"]
+    assert "PGP" in quarantined[0]["message"]
+    # nothing new: the next tick asks for nothing
+    assert isinstance(tick(definitions, instance), dg.SkipReason)
+
+    cleaned = dg.materialize(
+        list(definitions.assets),
+        selection=[CLEAN],
+        resources=definitions.resources,
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": "2026-03-01",
+            "dagster/asset_partition_range_end": "2026-03-02",
+        },
+    )
+    assert cleaned.success
+    lake = project.parent / "lake"
+    rows = duckdb.sql(
+        f"SELECT order_id, email, amount FROM read_parquet('{lake}/clean/partner/orders/**/*.parquet') "
+        "ORDER BY order_id"
+    ).fetchall()
+    assert [r[0] for r in rows] == ["A1", "A2", "B1"]
+    assert rows[0][1] == pii.protect(
+        "Ann@Example.com", PiiConfig(policy="sha256", identifier="email")
+    )
+    assert str(rows[0][2]) == "10.50"
+    secret_values = [pgp_identities.ours.passphrase, sftp.client_private_key.splitlines()[1]]
+    for record in instance.get_event_records(
+        dg.EventRecordsFilter(dg.DagsterEventType.ASSET_MATERIALIZATION)
+    ):
+        text = str(record.event_log_entry)
+        assert not any(secret in text for secret in secret_values)
