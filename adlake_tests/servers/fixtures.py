@@ -7,17 +7,28 @@
 - ``mariadb_server`` (session): a :class:`MariaDbServer` — ``host``, ``port``, ``user`` (root),
   ``password`` (empty), ``connect(database=None)``; ROW binlog with full images and metadata.
 - ``mariadb_database`` (test): the name of a fresh, empty database on it, dropped afterwards.
+- ``sftp_server`` (test): an :class:`SftpServer` (asyncssh, in-process) serving a fresh folder
+  under ``tmp_path`` as ``/``; one per test because it starts in milliseconds and a test then
+  owns its root, its host key and its record of login attempts (``auth_attempts``).
+- ``gcs_server`` (session): a :class:`GcsServer` — gcp-storage-emulator in memory
+  (``endpoint_url``, ``project``); tests make their own uniquely named buckets.
+- ``azurite_server`` (session): an :class:`AzuriteServer` — Azurite's blob service (npm,
+  installed into ``~/.cache/adlake-azurite`` on first use); tests make their own containers.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from adlake_tests.servers.azurite import AzuriteServer, running_azurite
+from adlake_tests.servers.gcs import GcsServer, running_gcs
 from adlake_tests.servers.mariadb import MariaDbServer, running_mariadb
 from adlake_tests.servers.postgres import PgServer, running_postgres
+from adlake_tests.servers.sftp import SftpServer, running_sftp
 
 
 def unique_name(prefix: str) -> str:
@@ -78,3 +89,24 @@ def mariadb_database(mariadb_server: MariaDbServer) -> Iterator[str]:
             cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
     finally:
         admin.close()
+
+
+@pytest.fixture
+def sftp_server(tmp_path: Path) -> Iterator[SftpServer]:
+    """An SFTP server of this test only, serving ``tmp_path / "sftp-root"`` as ``/``."""
+    with running_sftp(tmp_path / "sftp-root") as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def gcs_server() -> Iterator[GcsServer]:
+    """The GCS emulator on loopback for the whole session."""
+    with running_gcs() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def azurite_server() -> Iterator[AzuriteServer]:
+    """Azurite's blob service on loopback for the whole session; installed if missing."""
+    with running_azurite() as server:
+        yield server

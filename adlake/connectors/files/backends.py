@@ -57,13 +57,13 @@ def _connect_error(
     known = [secret for secret in secrets if secret]
     summary = str(exc).strip().splitlines()[0][:300] if exc is not None and str(exc) else ""
     cause = f" ({type(exc).__name__}: {summary})" if summary else ""
-    error = RemoteConnectError(redact(f"{where}: {what}{cause}; {fix}", known))
-    # a cause whose text holds a secret is not chained, so a traceback cannot show it
-    if exc is not None and any(secret in repr(exc) for secret in known):
-        error.__suppress_context__ = True
-    elif exc is not None:
-        error.__cause__ = exc
-    return error
+    return RemoteConnectError(redact(f"{where}: {what}{cause}; {fix}", known))
+
+
+def _cause(exc: BaseException, secrets: Collection[str | None]) -> BaseException | None:
+    """``exc`` to chain, or None (hiding it from tracebacks) when its text holds a secret."""
+    text = repr(exc) + str(exc)
+    return None if any(secret and secret in text for secret in secrets) else exc
 
 
 def _http_status(exc: BaseException) -> int | None:
@@ -102,7 +102,7 @@ def remote_errors(where: str, secrets: Collection[str | None] = ()) -> Iterator[
                 "check the credentials and that they may list and read this location",
                 exc,
                 secrets,
-            ) from None
+            ) from _cause(exc, secrets)
         name = type(exc).__name__
         if isinstance(exc, (ConnectionError, TimeoutError)) or name in (
             "ClientConnectorError",
@@ -118,7 +118,7 @@ def remote_errors(where: str, secrets: Collection[str | None] = ()) -> Iterator[
                 "check the endpoint, the network and that the server is up",
                 exc,
                 secrets,
-            ) from None
+            ) from _cause(exc, secrets)
         raise
 
 
@@ -138,7 +138,7 @@ def check_access(fs: fsspec.AbstractFileSystem, location: str, where: str = "") 
                 "check its name and that the credentials can see it",
                 exc,
                 (),
-            ) from None
+            ) from _cause(exc, ())
 
 
 def sftp_filesystem(
@@ -187,7 +187,7 @@ def sftp_filesystem(
                 "pass the whole OpenSSH/PEM key text and, if it is encrypted, its passphrase",
                 exc,
                 secrets,
-            ) from None
+            ) from _cause(exc, secrets)
         options["client_keys"] = [key]
     hosts_file = Path(known_hosts or Path.home() / ".ssh" / "known_hosts").expanduser()
     keyscan = f"ssh-keyscan -p {port} {host} >> {hosts_file}"
@@ -210,7 +210,7 @@ def sftp_filesystem(
             f"add the server's key to {hosts_file} ({keyscan}) after checking its fingerprint",
             exc,
             secrets,
-        ) from None
+        ) from _cause(exc, secrets)
     except (PermissionError, asyncssh.PermissionDenied) as exc:
         raise _connect_error(
             where,
@@ -218,11 +218,11 @@ def sftp_filesystem(
             "check the user name, the password or private key, and the server's authorized keys",
             exc,
             secrets,
-        ) from None
+        ) from _cause(exc, secrets)
     except (OSError, TimeoutError, asyncssh.Error) as exc:
         raise _connect_error(
             where, "could not connect", "check the host, the port and the network", exc, secrets
-        ) from None
+        ) from _cause(exc, secrets)
     except Exception as exc:
         if type(exc).__name__ == "FSTimeoutError":
             raise _connect_error(
@@ -231,7 +231,7 @@ def sftp_filesystem(
                 "check the host, the port and the network",
                 exc,
                 secrets,
-            ) from None
+            ) from _cause(exc, secrets)
         raise
 
 
@@ -252,16 +252,16 @@ def gcs_filesystem(
     where = f"gcs {endpoint_url or 'storage.googleapis.com'}"
     token: Any = "anon"
     if credentials_json is not None:
-        try:
-            token = json.loads(credentials_json)
-        except ValueError:
+        token = _json_object(credentials_json)
+        if token is None:
+            # raised outside the except block: the decode error holds the whole text
             raise _connect_error(
                 where,
-                "the service-account credentials are not valid JSON",
+                "the service-account credentials are not a JSON object",
                 "pass the whole key file's text as downloaded from Google Cloud",
                 None,
                 (credentials_json,),
-            ) from None
+            )
     try:
         return GCSFileSystem(
             project=project or "", token=token, endpoint_url=endpoint_url, **_NO_CACHE
@@ -273,7 +273,16 @@ def gcs_filesystem(
             "check the service-account JSON and the endpoint",
             exc,
             (credentials_json,),
-        ) from None
+        ) from _cause(exc, (credentials_json,))
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    """``text`` parsed as a JSON object, or None if it is not one."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 def azure_blob_filesystem(
@@ -323,7 +332,7 @@ def azure_blob_filesystem(
             "check the account name, the connection string or key, and the endpoint",
             exc,
             secrets,
-        ) from None
+        ) from _cause(exc, secrets)
 
 
 @contextlib.contextmanager
@@ -366,7 +375,7 @@ def s3_compatible_filesystem(
             "check the endpoint, region and keys",
             exc,
             (secret_access_key,),
-        ) from None
+        ) from _cause(exc, (secret_access_key,))
 
 
 @dataclass(frozen=True)
