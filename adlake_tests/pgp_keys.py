@@ -149,6 +149,14 @@ def sign_file(
         run_gpg(home, *args, str(src))
 
 
+def key_ids(armored: str) -> list[str]:
+    """The long key ids (primary first, then subkeys) of an armored key, without importing it."""
+    with gpg_home() as home:
+        listing = run_gpg(home, "--with-colons", "--show-keys", input=armored.encode()).decode()
+    records = ("pub", "sub", "sec", "ssb")
+    return [line.split(":")[4] for line in listing.splitlines() if line.split(":")[0] in records]
+
+
 def gpg_agents_of(home: str | os.PathLike[str]) -> list[int]:
     """The ids of running processes (gpg-agent, dirmngr) whose command line names ``home``."""
     needle = os.fsencode(os.fspath(home))
