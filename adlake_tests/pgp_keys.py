@@ -139,12 +139,15 @@ def sign_file(
     signer_private: str,
     signer_passphrase: str | None = None,
     armor: bool = False,
+    clearsign: bool = False,
 ) -> None:
-    """Sign ``src`` into ``dst`` without encrypting it (an opaque signed message, gpg --sign)."""
+    """Sign ``src`` into ``dst`` without encrypting it: ``gpg --sign``, or ``--clearsign``."""
     with gpg_home() as home:
         args = ["--yes", "--output", str(dst)]
         args += _signing_args(home, signer_private, signer_passphrase)
-        if armor:
+        if clearsign:
+            args[-1] = "--clearsign"
+        elif armor:
             args.append("--armor")
         run_gpg(home, *args, str(src))
 

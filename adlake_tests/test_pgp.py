@@ -104,12 +104,13 @@ def test_signed_by_partner_is_verified(
     assert (plain.parent / "out" / "report.csv").read_bytes() == PLAIN
 
 
+@pytest.mark.parametrize("clearsign", [False, True], ids=["signed", "clearsigned"])
 def test_signed_only_file_is_accepted(
-    verifying: Decryptor, pgp_identities: PgpIdentities, plain: Path
+    verifying: Decryptor, pgp_identities: PgpIdentities, plain: Path, clearsign: bool
 ) -> None:
     ids = pgp_identities
-    signed = plain.with_name("report.csv.gpg")
-    sign_file(plain, signed, ids.partner.private, ids.partner.passphrase)
+    signed = plain.with_name("report.csv.asc" if clearsign else "report.csv.gpg")
+    sign_file(plain, signed, ids.partner.private, ids.partner.passphrase, clearsign=clearsign)
     result = decrypt_into(verifying, signed, plain.parent / "out")
     assert result.signer_fingerprint == ids.partner.fingerprint
     assert (plain.parent / "out" / "report.csv").read_bytes() == PLAIN
@@ -387,6 +388,13 @@ def test_large_file_streams_in_bounded_memory(
         tracemalloc.stop()
     assert result.bytes_out == 110 << 20
     assert peak < 20 << 20, f"peak {peak / 2**20:.1f} MiB"
+
+
+def test_missing_gpg_binary(pgp_identities: PgpIdentities) -> None:
+    decryptor = Decryptor(PgpKeys(pgp_identities.ours.private), gpg_binary="/nonexistent/gpg")
+    with pytest.raises(PgpError, match="cannot run gpg .*Fix: install GnuPG"), decryptor:
+        pass
+    assert decryptor.home is None
 
 
 def test_not_open_is_an_error(pgp_identities: PgpIdentities, tmp_path: Path) -> None:

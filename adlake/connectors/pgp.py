@@ -244,9 +244,9 @@ class Decryptor:
                 env=env,
                 options=["--no-auto-key-retrieve", "--no-auto-check-trustdb"],
             )
-        except (OSError, ValueError) as error:
+        except (OSError, ValueError):
             raise PgpError(
-                f"cannot run gpg ({self.gpg_binary!r}): {error}; "
+                f"cannot run gpg ({self.gpg_binary!r}); "
                 "Fix: install GnuPG 2.2 or later, or configure the path of its gpg binary"
             ) from None
         gpg.buffer_size = CHUNK_SIZE
