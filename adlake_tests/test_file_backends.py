@@ -415,3 +415,20 @@ def test_remote_stat_without_md5(protocol: str, info: dict, expected: RemoteStat
 def test_remote_stat_unknown_protocol() -> None:
     with pytest.raises(ValueError, match="'ftp' is not one of sftp, gcs, azure_blob, s3"):
         remote_stat("ftp", {"name": "x", "size": 1})
+
+
+def test_azure_anonymous_ignores_the_environment(
+    azurite_server: AzuriteServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from azure.storage.blob import BlobServiceClient, PublicAccess
+
+    container = f"adlake-{uuid.uuid4().hex[:10]}"
+    owner = BlobServiceClient.from_connection_string(azurite_server.connection_string)
+    owner.create_container(container, public_access=PublicAccess.CONTAINER)
+    owner.get_blob_client(container, "a.csv").upload_blob(PAYLOAD)
+    monkeypatch.setenv("AZURE_STORAGE_ACCOUNT_KEY", "V3JvbmdLZXlXcm9uZ0tleVdyb25nS2V5V3JvbmdLZXk=")
+
+    anonymous = azure_blob_filesystem(
+        azurite_server.account_name, endpoint_url=azurite_server.endpoint_url
+    )
+    assert anonymous.cat_file(f"{container}/a.csv") == PAYLOAD

@@ -31,7 +31,6 @@ import base64
 import binascii
 import contextlib
 import json
-import os
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -297,34 +296,22 @@ def azure_blob_filesystem(
 
     ``endpoint_url`` (``http://host:port/account`` for Azurite) replaces
     ``https://<account>.blob.core.windows.net``. With no credential at all the account is read
-    anonymously (public containers). adlfs's own ``AZURE_STORAGE_*`` environment variables are
-    never consulted for a credential that was not passed: the account is what the caller said.
+    anonymously (public containers). The client is always built from a connection string (the
+    given one, or one made of these arguments), so adlfs's fallbacks to ``AZURE_STORAGE_*``
+    environment variables and Azure AD never replace the credential the caller chose.
     """
     from adlfs import AzureBlobFileSystem
 
     where = f"azure_blob {endpoint_url or account_name}"
     secrets = (account_key, connection_string, sas_token)
-    if connection_string is None and endpoint_url is not None:
-        endpoint = endpoint_url.rstrip("/")
-        scheme = endpoint.split("://", 1)[0] if "://" in endpoint else "https"
-        parts = [f"DefaultEndpointsProtocol={scheme}", f"AccountName={account_name}"]
-        if account_key is not None:
-            parts.append(f"AccountKey={account_key}")
-        elif sas_token is not None:
-            parts.append(f"SharedAccessSignature={sas_token.lstrip('?')}")
-        parts.append(f"BlobEndpoint={endpoint}")
-        connection_string = ";".join(parts) + ";"
-    anonymous = not (account_key or connection_string or sas_token)
+    if connection_string is None:
+        connection_string = _azure_connection_string(
+            account_name, endpoint_url, account_key, sas_token
+        )
     try:
-        with _without_azure_environment():
-            return AzureBlobFileSystem(
-                account_name=account_name,
-                account_key=account_key,
-                connection_string=connection_string,
-                sas_token=sas_token,
-                anon=anonymous,
-                **_NO_CACHE,
-            )
+        return AzureBlobFileSystem(
+            account_name=account_name, connection_string=connection_string, **_NO_CACHE
+        )
     except Exception as exc:
         raise _connect_error(
             where,
@@ -335,14 +322,22 @@ def azure_blob_filesystem(
         ) from _cause(exc, secrets)
 
 
-@contextlib.contextmanager
-def _without_azure_environment() -> Iterator[None]:
-    """Hide ``AZURE_STORAGE_*`` while adlfs reads its defaults, so only passed values count."""
-    saved = {name: os.environ.pop(name) for name in list(os.environ) if name.startswith("AZURE_")}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
+def _azure_connection_string(
+    account_name: str, endpoint_url: str | None, account_key: str | None, sas_token: str | None
+) -> str:
+    """The connection string of one account's blob endpoint and at most one credential."""
+    endpoint = (endpoint_url or f"https://{account_name}.blob.core.windows.net").rstrip("/")
+    parts = [f"BlobEndpoint={endpoint}"]
+    if account_key is not None:
+        scheme = endpoint.split("://", 1)[0] if "://" in endpoint else "https"
+        parts += [
+            f"DefaultEndpointsProtocol={scheme}",
+            f"AccountName={account_name}",
+            f"AccountKey={account_key}",
+        ]
+    elif sas_token is not None:
+        parts.append(f"SharedAccessSignature={sas_token.lstrip('?')}")
+    return ";".join(parts) + ";"
 
 
 def s3_compatible_filesystem(
