@@ -38,6 +38,7 @@ bench: install
 	$(UV) run python benchmarks/clean_throughput.py
 	$(UV) run python benchmarks/report_pull.py
 	$(UV) run python benchmarks/rdbms_extract.py
+	$(UV) run python benchmarks/file_pull.py
 
 ## clean-local: remove the local lake, catalog and Dagster instance
 clean-local:
