@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from adlake.connectors.pgp import PgpKeys
 from pyarrow import fs as pafs
 
 from adlake.config import LandingConfig
@@ -22,6 +21,7 @@ from adlake.connectors.files.backends import s3_compatible_filesystem, sftp_file
 from adlake.connectors.files.decrypt import PgpDecrypt
 from adlake.connectors.files.remote import FileRules, RemoteStore
 from adlake.connectors.files.transfer import TransferSettings, pull_files
+from adlake.connectors.pgp import PgpKeys
 from adlake.lake import Lake
 from adlake.lake.deliveries import DeliveryLedger
 from adlake_tests.pgp_keys import encrypt_file
@@ -185,17 +185,17 @@ def test_pgp_files_are_decrypted_and_bad_ones_quarantined(
     plain = tmp_path / "plain.csv.gz"
     plain.write_bytes(gzip.compress(CSV))
     signed = tmp_path / "signed.pgp"
-    encrypt_file(plain, signed, ours.public_key, partner.private_key, partner.passphrase)
+    encrypt_file(plain, signed, ours.public, partner.private, partner.passphrase)
     to_stranger = tmp_path / "stranger.pgp"
-    encrypt_file(plain, to_stranger, stranger.public_key, partner.private_key, partner.passphrase)
+    encrypt_file(plain, to_stranger, stranger.public, partner.private, partner.passphrase)
     unsigned = tmp_path / "unsigned.pgp"
-    encrypt_file(plain, unsigned, ours.public_key)
+    encrypt_file(plain, unsigned, ours.public)
     put(sftp, "out/orders_20260301.csv.gz.pgp", signed.read_bytes())
     put(sftp, "out/orders_20260302.csv.gz.pgp", to_stranger.read_bytes())
     put(sftp, "out/orders_20260303.csv.gz.pgp", unsigned.read_bytes())
     put(sftp, "out/orders_20260304.csv.gz.pgp", signed.read_bytes()[:-40])
     store, lake = sftp_store(sftp), Lake(tmp_path / "lake")
-    keys = PgpKeys(ours.private_key, ours.passphrase, partner.public_key)
+    keys = PgpKeys(ours.private, ours.passphrase, partner.public)
 
     with PgpDecrypt(keys, ["*.pgp"]) as decrypt:
         results, _ = pull(store, lake, FileRules("/out", dating=BY_NAME), decrypt=decrypt)

@@ -6,7 +6,6 @@ the delivery manifest once it is durable. From raw on, the files are cleaned and
 exactly like pushed ones.
 """
 
-from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable

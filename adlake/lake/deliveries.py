@@ -88,6 +88,7 @@ class Incoming:
     landing_path: str = ""
     origin: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    size: int | None = None  # what the listing said, to size reads
 
     @classmethod
     def from_landing(cls, lake: Lake, file: LandingFile) -> Incoming:
@@ -186,6 +187,7 @@ class DeliveryLedger:
             raw_path,
             gzip=incoming.name.endswith(".gz") and not encrypted,
             md5=md5,
+            size_hint=incoming.size,
         )
         return raw_path, report
 

@@ -128,13 +128,19 @@ class Lake:
         path: str,
         gzip: bool = False,
         md5: bool = False,
+        size_hint: int | None = None,
     ) -> CopyReport:
         """Stream a file of ``source_fs`` into the lake atomically (see :meth:`copy_stream`)."""
         with source_fs.open_input_stream(source_path, compression=None) as src:
-            return self.copy_stream(src, path, gzip=gzip, md5=md5)
+            return self.copy_stream(src, path, gzip=gzip, md5=md5, size_hint=size_hint)
 
     def copy_stream(
-        self, src: BinaryIO, path: str, gzip: bool = False, md5: bool = False
+        self,
+        src: BinaryIO,
+        path: str,
+        gzip: bool = False,
+        md5: bool = False,
+        size_hint: int | None = None,
     ) -> CopyReport:
         """Stream a readable binary stream into the lake atomically, hashing it and counting lines.
 
@@ -142,13 +148,16 @@ class Lake:
         archive is found here, before anything downstream reads it; such a file is still
         copied (raw keeps what was delivered) and the report names the problem. With ``md5``
         the report also carries the MD5 a remote store may publish, to verify the transfer.
+        ``size_hint`` (the size a listing gave) keeps reads no larger than what is left: SFTP
+        clients issue one request per block of a read, so a 4 MiB read of a small file costs
+        dozens of round trips.
         """
         digest = hashlib.sha256()
         md5_digest = hashlib.md5(usedforsecurity=False) if md5 else None
         counter = _GzipLines() if gzip else _Lines()
         size = 0
         with self.open_atomic(path) as out:
-            while chunk := src.read(CHUNK_BYTES):
+            while chunk := src.read(_read_size(size_hint, size)):
                 out.write(chunk)
                 digest.update(chunk)
                 if md5_digest is not None:
@@ -190,6 +199,13 @@ class Lake:
         """Replace ``path`` with a staged local file in one rename: readers see old or new."""
         self.filesystem.create_dir(str(Path(self.full(path)).parent), recursive=True)
         self.filesystem.move(staged, self.full(path))
+
+
+def _read_size(size_hint: int | None, done: int) -> int:
+    """How much to read next: a full chunk, or what the hint says is left (at least 64 KiB)."""
+    if size_hint is None:
+        return CHUNK_BYTES
+    return max(min(CHUNK_BYTES, size_hint - done), 64 * 1024)
 
 
 class _Lines:

@@ -8,7 +8,6 @@ tick (no run key: the manifest, not Dagster's run-key memory, says what is done)
 that cannot be reached fails the tick with the error and its fix, visible in the UI.
 """
 
-from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable

@@ -133,6 +133,7 @@ def _incoming(store: RemoteStore, file: RemoteFile) -> Incoming:
         file.delivery_id,
         origin=file.url,
         extra=extra,
+        size=file.stat.size,
     )
 
 
