@@ -24,7 +24,6 @@ from adlake.config import PiiConfig
 from adlake.transform import pii
 from adlake_tests.pgp_keys import encrypt_file
 from adlake_tests.servers.sftp import SftpServer, running_sftp
-from adlake_tests.test_notify_webhook import webhook  # noqa: F401 - the fixture
 
 SENSOR = "files_partner__orders_sensor"
 RAW, CLEAN = "raw/partner/orders", "clean/partner/orders"
@@ -49,7 +48,7 @@ def project(
     monkeypatch: pytest.MonkeyPatch,
     sftp: SftpServer,
     pgp_identities,
-    webhook: ThreadingHTTPServer,  # noqa: F811 - the fixture imported above
+    webhook: ThreadingHTTPServer,
 ) -> Path:
     """A project with one SFTP source whose files are encrypted to us and signed by the partner."""
     config = {
@@ -156,7 +155,7 @@ def run_requested(definitions, instance, request: dg.RunRequest) -> dg.ExecuteIn
 def test_sftp_pgp_files_flow_through_raw_and_clean(
     project: Path,
     sftp: SftpServer,
-    webhook: ThreadingHTTPServer,  # noqa: F811 - the fixture imported above
+    webhook: ThreadingHTTPServer,
     pgp_identities,
 ) -> None:
     definitions = defs()
@@ -220,3 +219,55 @@ def test_sftp_pgp_files_flow_through_raw_and_clean(
         for entry in instance.all_logs(run_record.run_id):
             text = f"{entry.user_message} {entry.dagster_event}"
             assert not any(secret in text for secret in secret_values), entry
+
+
+def test_an_unknown_host_key_stops_the_tick_and_the_run_with_the_fix(
+    project: Path, sftp: SftpServer, tmp_path: Path
+) -> None:
+    config = yaml.safe_load(project.read_text())
+    stranger_hosts = tmp_path / "known_hosts_of_another_server"
+    stranger_hosts.write_text(
+        f"[{sftp.host}]:{sftp.port} ssh-ed25519 "
+        "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
+    )
+    config["sources"]["partner"]["known_hosts"] = str(stranger_hosts)
+    project.write_text(yaml.safe_dump(config, sort_keys=False))
+    definitions = defs()
+    instance = dg.DagsterInstance.ephemeral()
+
+    with pytest.raises(Exception, match="host key is unknown or changed") as tick_error:
+        tick(definitions, instance)
+    assert "ssh-keyscan" in str(tick_error.value)
+    run = dg.materialize(
+        list(definitions.assets),
+        selection=[RAW],
+        resources=definitions.resources,
+        instance=instance,
+        partition_key="2026-03-01",
+        raise_on_error=False,
+    )
+
+    assert not run.success
+    failure = next(e for e in run.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.step_failure_data.error.message
+    assert "host key is unknown or changed" in message and str(stranger_hosts) in message
+    assert sftp.auth_attempts == []  # no credential was offered to the unverified server
+    assert not (project.parent / "lake" / "raw").exists()
+
+
+def test_an_encrypted_openssh_key_logs_in(project: Path, sftp: SftpServer, monkeypatch) -> None:
+    import asyncssh
+
+    key = asyncssh.import_private_key(sftp.client_private_key)
+    encrypted = key.export_private_key("openssh", passphrase="key passphrase 42").decode()
+    with pytest.raises(asyncssh.KeyImportError):  # ssh-keygen's format: bcrypt KDF
+        asyncssh.import_private_key(encrypted)
+    config = yaml.safe_load(project.read_text())
+    config["sources"]["partner"]["private_key_passphrase"] = "partner_sftp_key_passphrase"
+    project.write_text(yaml.safe_dump(config, sort_keys=False))
+    monkeypatch.setenv("ADLAKE_SECRET_PARTNER_SFTP_KEY", encrypted)
+    monkeypatch.setenv("ADLAKE_SECRET_PARTNER_SFTP_KEY_PASSPHRASE", "key passphrase 42")
+
+    result = tick(defs(), dg.DagsterInstance.ephemeral())
+
+    assert isinstance(result, dg.SensorResult) and len(result.run_requests or []) == 2

@@ -33,7 +33,6 @@ import yaml
 from adlake.lake import Lake
 from adlake.lake.deliveries import DeliveryLedger
 from adlake_tests.pgp_keys import encrypt_file
-from adlake_tests.test_notify_webhook import webhook  # noqa: F401 - the fixture
 
 DAYS = [f"202603{d:02d}" for d in range(1, 11)]
 BIG_NAME = "orders_20260310_big.csv"
@@ -300,7 +299,7 @@ def test_a_tree_of_1000_files_lands_exactly_once(
     tree: Tree,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    webhook: ThreadingHTTPServer,  # noqa: F811 - the fixture imported above
+    webhook: ThreadingHTTPServer,
     pgp_identities,
 ) -> None:
     project_file(tmp_path, backend, webhook.server_port, monkeypatch, pgp_identities)

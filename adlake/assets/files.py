@@ -6,7 +6,6 @@ the delivery manifest once it is durable. From raw on, the files are cleaned and
 exactly like pushed ones.
 """
 
-
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
@@ -18,9 +17,10 @@ from adlake.assets.keys import dataset_key
 from adlake.assets.partitions import daily_partitions
 from adlake.assets.raw import NO_QUARANTINED_FILES, report_deliveries
 from adlake.config import AdlakeConfig, FileDatasetConfig, FileSourceConfig
+from adlake.connectors.files.backends import RemoteConnectError
 from adlake.connectors.files.connect import connect, dataset_root, file_rules, move_target
 from adlake.connectors.files.decrypt import pgp_step
-from adlake.connectors.files.remote import RemoteFile, RemoteStore
+from adlake.connectors.files.remote import FileRules, RemoteFile, RemoteStore, Unplaced
 from adlake.connectors.files.transfer import FileResult, TransferSettings, pull_files
 from adlake.connectors.pgp import PgpError
 from adlake.lake.deliveries import DeliveryLedger
@@ -101,7 +101,7 @@ def build_file_asset(
         store = lake.lake()
         ledger = DeliveryLedger(store, source_name, dataset)
         remote = open_store(source, secrets, resolve)
-        listed, unplaced = remote.list(rules)
+        listed, unplaced = list_store(remote, rules)
         for file in unplaced:
             context.log.warning(f"{file.url}: {file.reason}")
         chosen = files_to_copy(listed, ledger, context.partition_key, config.files, spec)
@@ -155,11 +155,20 @@ def files_to_copy(
 def open_store(
     source: FileSourceConfig, secrets: SecretsResource, resolve: Callable[[str], Path]
 ) -> RemoteStore:
-    """The source's store, its secrets read; a missing secret fails with where to set it."""
+    """The source's store, its secrets read; a missing secret or a refused connection fails
+    the run or tick with the message that says what to fix (no stack trace to read through)."""
     try:
         return connect(source, secrets.get, resolve)
-    except SecretNotFound as exc:
+    except (SecretNotFound, RemoteConnectError) as exc:
         raise dg.Failure(description=f"{source.kind} source: {exc}") from None
+
+
+def list_store(remote: RemoteStore, rules: FileRules) -> tuple[list[RemoteFile], list[Unplaced]]:
+    """The dataset's files on the store; an unreachable store fails with the fix."""
+    try:
+        return remote.list(rules)
+    except RemoteConnectError as exc:
+        raise dg.Failure(description=str(exc)) from None
 
 
 def _transfer_metadata(results: list[FileResult]) -> dict[str, object]:

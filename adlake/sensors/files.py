@@ -8,14 +8,19 @@ tick (no run key: the manifest, not Dagster's run-key memory, says what is done)
 that cannot be reached fails the tick with the error and its fix, visible in the UI.
 """
 
-
 from collections import defaultdict
 from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
 
-from adlake.assets.files import FILE_SOURCE_TAG, FilePullConfig, files_to_copy, open_store
+from adlake.assets.files import (
+    FILE_SOURCE_TAG,
+    FilePullConfig,
+    files_to_copy,
+    list_store,
+    open_store,
+)
 from adlake.assets.keys import dataset_key, op_name
 from adlake.config import AdlakeConfig, FileDatasetConfig, FileSourceConfig
 from adlake.connectors.files.connect import file_rules
@@ -73,7 +78,7 @@ def build_file_sensor(
         if running:
             return dg.SkipReason(f"run {running[0].dagster_run.run_id} of {tag} is going")
         remote = open_store(source, secrets, resolve)
-        listed, unplaced = remote.list(rules)
+        listed, unplaced = list_store(remote, rules)
         for file in unplaced[:20]:
             context.log.warning(f"{file.url}: {file.reason}")
         ledger = DeliveryLedger(lake.lake(), source_name, dataset)
