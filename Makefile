@@ -6,7 +6,7 @@ DAGSTER_HOME ?= $(CURDIR)/.adlake/dagster_home
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: dev test install lint bench clean-local
+.PHONY: dev test tools install lint bench clean-local
 
 ## dev: install, write sample data, start the Amazon API emulators and the Dagster UI on
 ##      http://127.0.0.1:3000 (the emulators stop with it)
@@ -18,8 +18,17 @@ dev: install
 	DAGSTER_HOME="$(DAGSTER_HOME)" $(UV) run dagster dev -w workspace.yaml -h $(HOST) -p $(PORT)
 
 ## test: install what tests need and run the whole suite
-test: install
+test: install tools
 	$(UV) run pytest
+
+## tools: the programs the tests run besides Python: GnuPG (PGP files) and npm (Azurite)
+tools:
+	@for tool in gpg:gnupg npm:npm; do \
+		command -v $${tool%%:*} >/dev/null 2>&1 && continue; \
+		if command -v apt-get >/dev/null 2>&1; then \
+			(apt-get update -qq && apt-get install -y -qq $${tool##*:}) || exit 1; \
+		else echo "install $${tool##*:} (it provides $${tool%%:*}), then run make test again"; exit 1; fi; \
+	done
 
 install:
 	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
