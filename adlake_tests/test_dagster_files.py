@@ -9,7 +9,6 @@ the decrypted rows with the e-mails hashed.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 
@@ -22,8 +21,9 @@ from adlake.assets.files import ALL_FILES_COPIED
 from adlake.assets.raw import NO_QUARANTINED_FILES
 from adlake.config import PiiConfig
 from adlake.transform import pii
+from adlake_tests.file_sources import orders_dataset, sftp_source, write_project
 from adlake_tests.pgp_keys import encrypt_file
-from adlake_tests.servers.sftp import SftpServer, running_sftp
+from adlake_tests.servers.sftp import SftpServer
 
 SENSOR = "files_partner__orders_sensor"
 RAW, CLEAN = "raw/partner/orders", "clean/partner/orders"
@@ -34,82 +34,24 @@ ROWS = {
 
 
 @pytest.fixture
-def sftp(tmp_path: Path) -> Iterator[SftpServer]:
-    """A real SFTP server serving an empty folder of this test."""
-    root = tmp_path / "remote"
-    root.mkdir()
-    with running_sftp(root) as server:
-        yield server
-
-
-@pytest.fixture
 def project(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    sftp: SftpServer,
+    sftp_server: SftpServer,
     pgp_identities,
     webhook: ThreadingHTTPServer,
 ) -> Path:
     """A project with one SFTP source whose files are encrypted to us and signed by the partner."""
-    config = {
-        "profile": "local",
-        "lake": {"root": "lake"},
-        "catalog": {"duckdb_path": "catalog.duckdb"},
-        "secrets": {"env_prefix": "ADLAKE_SECRET_", "file": None},
-        "notifications": {"webhook_url": f"http://127.0.0.1:{webhook.server_port}/hook"},
-        "sources": {
-            "partner": {
-                "kind": "sftp",
-                "host": sftp.host,
-                "port": sftp.port,
-                "username": sftp.username,
-                "private_key": "partner_sftp_key",
-                "known_hosts": str(sftp.known_hosts),
-                "poll_interval_seconds": 30,
-                "datasets": {
-                    "orders": {
-                        "format": "csv",
-                        "remote": {
-                            "path": "/outbound",
-                            "include": ["*.csv.pgp"],
-                            "after": "move",
-                            "move_to": "/outbound/done",
-                            "date_from": "filename",
-                            "filename_date_format": "%Y%m%d",
-                        },
-                        "pgp": {
-                            "private_key": "orders_pgp_key",
-                            "passphrase": "orders_pgp_passphrase",
-                            "partner_public_key": "partner_pgp_public_key",
-                        },
-                        "columns": {
-                            "order_id": {"type": "string", "required": True},
-                            "email": {
-                                "type": "string",
-                                "pii": {"policy": "sha256", "identifier": "email"},
-                            },
-                            "amount": {"type": "decimal", "precision": 10, "scale": 2},
-                        },
-                        "primary_key": ["order_id"],
-                        "start_date": "2026-03-01",
-                    }
-                },
-            }
-        },
-    }
-    file = tmp_path / "adlake.yaml"
-    file.write_text(yaml.safe_dump(config, sort_keys=False))
+    source, secrets = sftp_source(sftp_server)
+    dataset = orders_dataset(
+        path="/outbound", include=["*.csv.pgp"], after="move", move_to="/outbound/done"
+    )
+    source |= {"poll_interval_seconds": 30, "datasets": {"orders": dataset}}
+    file = write_project(
+        tmp_path, source, secrets, pgp_identities, monkeypatch, webhook.server_port
+    )
     ours, partner = pgp_identities.ours, pgp_identities.partner
-    secrets = {
-        "PARTNER_SFTP_KEY": sftp.client_private_key,
-        "ORDERS_PGP_KEY": ours.private,
-        "ORDERS_PGP_PASSPHRASE": ours.passphrase,
-        "PARTNER_PGP_PUBLIC_KEY": partner.public,
-    }
-    for name, value in secrets.items():
-        monkeypatch.setenv(f"ADLAKE_SECRET_{name}", value)
-    monkeypatch.setenv("ADLAKE_CONFIG", str(file))
-    outbound = sftp.root / "outbound"
+    outbound = sftp_server.root / "outbound"
     outbound.mkdir()
     for day, rows in ROWS.items():
         plain = tmp_path / f"orders_{day}.csv"
@@ -154,7 +96,7 @@ def run_requested(definitions, instance, request: dg.RunRequest) -> dg.ExecuteIn
 
 def test_sftp_pgp_files_flow_through_raw_and_clean(
     project: Path,
-    sftp: SftpServer,
+    sftp_server: SftpServer,
     webhook: ThreadingHTTPServer,
     pgp_identities,
 ) -> None:
@@ -182,7 +124,7 @@ def test_sftp_pgp_files_flow_through_raw_and_clean(
     checks = {c.check_name: c.passed for c in run.get_asset_check_evaluations()}
     assert checks == {NO_QUARANTINED_FILES: False, ALL_FILES_COPIED: True}
     # the corrupt file stays on the server; the good ones moved to done/
-    assert sorted(p.name for p in (sftp.root / "outbound").iterdir()) == [
+    assert sorted(p.name for p in (sftp_server.root / "outbound").iterdir()) == [
         "done",
         "orders_20260302_b.csv.pgp",
     ]
@@ -214,7 +156,7 @@ def test_sftp_pgp_files_flow_through_raw_and_clean(
         "Ann@Example.com", PiiConfig(policy="sha256", identifier="email")
     )
     assert str(rows[0][2]) == "10.50"
-    secret_values = [pgp_identities.ours.passphrase, sftp.client_private_key.splitlines()[1]]
+    secret_values = [pgp_identities.ours.passphrase, sftp_server.client_private_key.splitlines()[1]]
     for run_record in instance.get_runs():
         for entry in instance.all_logs(run_record.run_id):
             text = f"{entry.user_message} {entry.dagster_event}"
@@ -222,12 +164,12 @@ def test_sftp_pgp_files_flow_through_raw_and_clean(
 
 
 def test_an_unknown_host_key_stops_the_tick_and_the_run_with_the_fix(
-    project: Path, sftp: SftpServer, tmp_path: Path
+    project: Path, sftp_server: SftpServer, tmp_path: Path
 ) -> None:
     config = yaml.safe_load(project.read_text())
     stranger_hosts = tmp_path / "known_hosts_of_another_server"
     stranger_hosts.write_text(
-        f"[{sftp.host}]:{sftp.port} ssh-ed25519 "
+        f"[{sftp_server.host}]:{sftp_server.port} ssh-ed25519 "
         "AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl\n"
     )
     config["sources"]["partner"]["known_hosts"] = str(stranger_hosts)
@@ -251,14 +193,16 @@ def test_an_unknown_host_key_stops_the_tick_and_the_run_with_the_fix(
     failure = next(e for e in run.all_events if e.event_type_value == "STEP_FAILURE")
     message = failure.step_failure_data.error.message
     assert "host key is unknown or changed" in message and str(stranger_hosts) in message
-    assert sftp.auth_attempts == []  # no credential was offered to the unverified server
+    assert sftp_server.auth_attempts == []  # no credential was offered to the unverified server
     assert not (project.parent / "lake" / "raw").exists()
 
 
-def test_an_encrypted_openssh_key_logs_in(project: Path, sftp: SftpServer, monkeypatch) -> None:
+def test_an_encrypted_openssh_key_logs_in(
+    project: Path, sftp_server: SftpServer, monkeypatch
+) -> None:
     import asyncssh
 
-    key = asyncssh.import_private_key(sftp.client_private_key)
+    key = asyncssh.import_private_key(sftp_server.client_private_key)
     encrypted = key.export_private_key("openssh", passphrase="key passphrase 42").decode()
     with pytest.raises(asyncssh.KeyImportError):  # ssh-keygen's format: bcrypt KDF
         asyncssh.import_private_key(encrypted)

@@ -28,10 +28,10 @@ import dagster as dg
 import psutil
 import pytest
 import requests
-import yaml
 
 from adlake.lake import Lake
 from adlake.lake.deliveries import DeliveryLedger
+from adlake_tests.file_sources import orders_dataset, sftp_source, write_project
 from adlake_tests.pgp_keys import encrypt_file
 
 DAYS = [f"202603{d:02d}" for d in range(1, 11)]
@@ -162,19 +162,7 @@ def backend(request: pytest.FixtureRequest, tree: Tree, tmp_path: Path) -> Itera
         server = request.getfixturevalue("sftp_server")
         shutil.copytree(tree.folder, server.root / "outbound")
         sha = write_big(server.root / "outbound" / BIG_NAME, FULL_BIG_MB)
-        yield Backend(
-            {
-                "kind": "sftp",
-                "host": server.host,
-                "port": server.port,
-                "username": server.username,
-                "private_key": "partner_sftp_key",
-                "known_hosts": str(server.known_hosts),
-            },
-            {"partner_sftp_key": server.client_private_key},
-            sha,
-            FULL_BIG_MB,
-        )
+        yield Backend(*sftp_source(server), sha, FULL_BIG_MB)
         return
     bucket = f"partner-{uuid.uuid4().hex[:10]}"
     size = FULL_BIG_MB if kind == "azure_blob" else IN_MEMORY_BIG_MB
@@ -230,69 +218,6 @@ def backend(request: pytest.FixtureRequest, tree: Tree, tmp_path: Path) -> Itera
     yield Backend(source, secrets, sha, size)
 
 
-def project_file(
-    tmp_path: Path,
-    backend: Backend,
-    webhook_port: int,
-    monkeypatch: pytest.MonkeyPatch,
-    identities: Any,
-) -> Path:
-    """adlake.yaml of a project with the backend's source; secrets in the environment."""
-    ours, partner = identities.ours, identities.partner
-    config = {
-        "profile": "local",
-        "lake": {"root": "lake"},
-        "catalog": {"duckdb_path": "catalog.duckdb"},
-        "secrets": {"env_prefix": "ADLAKE_SECRET_", "file": None},
-        "sensors": {"max_files_per_tick": 1000},
-        "notifications": {"webhook_url": f"http://127.0.0.1:{webhook_port}/hook"},
-        "sources": {
-            "partner": {
-                **backend.source,
-                "datasets": {
-                    "orders": {
-                        "format": "csv",
-                        "remote": {
-                            "path": "outbound",
-                            "include": ["orders_*"],
-                            "max_files_per_run": 1000,
-                            "date_from": "filename",
-                            "filename_date_format": "%Y%m%d",
-                        },
-                        "pgp": {
-                            "private_key": "orders_pgp_key",
-                            "passphrase": "orders_pgp_passphrase",
-                            "partner_public_key": "partner_pgp_public_key",
-                        },
-                        "columns": {
-                            "order_id": {"type": "string", "required": True},
-                            "email": {
-                                "type": "string",
-                                "pii": {"policy": "sha256", "identifier": "email"},
-                            },
-                            "amount": {"type": "decimal", "precision": 10, "scale": 2},
-                        },
-                        "primary_key": ["order_id"],
-                        "start_date": "2026-03-01",
-                    }
-                },
-            }
-        },
-    }
-    file = tmp_path / "adlake.yaml"
-    file.write_text(yaml.safe_dump(config, sort_keys=False))
-    secrets = {
-        **backend.secrets,
-        "orders_pgp_key": ours.private,
-        "orders_pgp_passphrase": ours.passphrase,
-        "partner_pgp_public_key": partner.public,
-    }
-    for name, value in secrets.items():
-        monkeypatch.setenv(f"ADLAKE_SECRET_{name.upper()}", value)
-    monkeypatch.setenv("ADLAKE_CONFIG", str(file))
-    return file
-
-
 @pytest.mark.parametrize("backend", ["sftp", "gcs", "azure_blob", "s3"], indirect=True)
 def test_a_tree_of_1000_files_lands_exactly_once(
     backend: Backend,
@@ -302,7 +227,16 @@ def test_a_tree_of_1000_files_lands_exactly_once(
     webhook: ThreadingHTTPServer,
     pgp_identities,
 ) -> None:
-    project_file(tmp_path, backend, webhook.server_port, monkeypatch, pgp_identities)
+    dataset = orders_dataset(include=["orders_*"], max_files_per_run=1000)
+    write_project(
+        tmp_path,
+        {**backend.source, "datasets": {"orders": dataset}},
+        backend.secrets,
+        pgp_identities,
+        monkeypatch,
+        webhook.server_port,
+        sensors={"max_files_per_tick": 1000},
+    )
     import adlake.definitions
 
     definitions = adlake.definitions.defs()

@@ -9,47 +9,28 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import io
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from pyarrow import fs as pafs
 
 from adlake.config import LandingConfig
-from adlake.connectors.files.backends import s3_compatible_filesystem, sftp_filesystem
+from adlake.connectors.files.backends import s3_compatible_filesystem
 from adlake.connectors.files.decrypt import PgpDecrypt
 from adlake.connectors.files.remote import FileRules, RemoteStore
 from adlake.connectors.files.transfer import TransferSettings, pull_files
 from adlake.connectors.pgp import PgpKeys
 from adlake.lake import Lake
 from adlake.lake.deliveries import DeliveryLedger
+from adlake_tests.file_sources import sftp_store
 from adlake_tests.pgp_keys import encrypt_file
-from adlake_tests.servers.sftp import SftpServer, running_sftp
+from adlake_tests.servers.sftp import SftpServer
 
 CSV = b"id,email\n1,a@example.com\n2,b@example.com\n"
 BY_NAME = LandingConfig(date_from="filename", filename_date_format="%Y%m%d")
-
-
-@pytest.fixture
-def sftp(tmp_path: Path) -> Iterator[SftpServer]:
-    """A real SFTP server serving an empty folder of this test."""
-    root = tmp_path / "remote"
-    root.mkdir()
-    with running_sftp(root) as server:
-        yield server
-
-
-def sftp_store(server: SftpServer) -> RemoteStore:
-    """A store of the server, logged in with the client key, host key verified."""
-    fs = sftp_filesystem(
-        server.host,
-        server.port,
-        server.username,
-        private_key=server.client_private_key,
-        known_hosts=str(server.known_hosts),
-    )
-    return RemoteStore(fs, "sftp", f"sftp://{server.username}@{server.host}:{server.port}")
 
 
 def put(server: SftpServer, relative: str, data: bytes) -> Path:
@@ -69,13 +50,13 @@ def pull(store, lake, rules, settings=None, decrypt=None):
 
 
 def test_new_files_land_once_and_a_changed_file_is_a_new_delivery(
-    sftp: SftpServer, tmp_path: Path
+    sftp_server: SftpServer, tmp_path: Path
 ) -> None:
     for day in ("20260301", "20260302"):
-        put(sftp, f"out/orders_{day}.csv", CSV)
-    put(sftp, "out/.orders_20260303.csv", CSV)  # an upload in progress
-    put(sftp, "out/readme.txt", b"not data")
-    store, lake = sftp_store(sftp), Lake(tmp_path / "lake")
+        put(sftp_server, f"out/orders_{day}.csv", CSV)
+    put(sftp_server, "out/.orders_20260303.csv", CSV)  # an upload in progress
+    put(sftp_server, "out/readme.txt", b"not data")
+    store, lake = sftp_store(sftp_server), Lake(tmp_path / "lake")
     rules = FileRules("/out", include=("*.csv",), dating=BY_NAME)
 
     first, ledger = pull(store, lake, rules)
@@ -89,17 +70,19 @@ def test_new_files_land_once_and_a_changed_file_is_a_new_delivery(
     assert delivery.origin == store.url("/out/orders_20260301.csv")
     assert delivery.extra["remote_size"] == str(len(CSV))
 
-    changed = put(sftp, "out/orders_20260301.csv", CSV + b"3,c@example.com\n")
+    changed = put(sftp_server, "out/orders_20260301.csv", CSV + b"3,c@example.com\n")
     os.utime(changed, (1_900_000_000, 1_900_000_000))
     third, _ = pull(store, lake, rules)
     assert [r.action for r in third] == ["already_ingested", "ingested"]
     assert len(ledger.for_dates(["2026-03-01"])) == 2
 
 
-def test_a_file_that_changes_while_copied_is_copied_again(sftp: SftpServer, tmp_path: Path) -> None:
-    remote = put(sftp, "out/orders_20260301.csv", CSV)
+def test_a_file_that_changes_while_copied_is_copied_again(
+    sftp_server: SftpServer, tmp_path: Path
+) -> None:
+    remote = put(sftp_server, "out/orders_20260301.csv", CSV)
     final = CSV + b"3,c@example.com\n" * 1000
-    store, lake = sftp_store(sftp), Lake(tmp_path / "lake")
+    store, lake = sftp_store(sftp_server), Lake(tmp_path / "lake")
 
     class ChangingOnce(pafs.FSSpecHandler):
         """Opens the real file, then the partner overwrites it on the server (once)."""
@@ -131,11 +114,11 @@ def test_a_file_that_changes_while_copied_is_copied_again(sftp: SftpServer, tmp_
 
 @pytest.mark.parametrize("after", ["delete", "move"])
 def test_remote_files_are_removed_only_once_safe_in_raw(
-    sftp: SftpServer, tmp_path: Path, after: str
+    sftp_server: SftpServer, tmp_path: Path, after: str
 ) -> None:
-    put(sftp, "out/a/orders_20260301.csv", CSV)
-    put(sftp, "out/orders_20260302.csv.gz", b"\x1f\x8b not really gzip")
-    store, lake = sftp_store(sftp), Lake(tmp_path / "lake")
+    put(sftp_server, "out/a/orders_20260301.csv", CSV)
+    put(sftp_server, "out/orders_20260302.csv.gz", b"\x1f\x8b not really gzip")
+    store, lake = sftp_store(sftp_server), Lake(tmp_path / "lake")
     move_to = "/out/done" if after == "move" else None
     rules = FileRules("/out", dating=BY_NAME, skip_under=move_to)
     settings = TransferSettings("csv", after=after, move_to=move_to)
@@ -143,11 +126,11 @@ def test_remote_files_are_removed_only_once_safe_in_raw(
     results, _ = pull(store, lake, rules, settings)
 
     assert [r.action for r in results] == ["ingested", "quarantined"]
-    assert not (sftp.root / "out/a/orders_20260301.csv").exists()
+    assert not (sftp_server.root / "out/a/orders_20260301.csv").exists()
     # a quarantined file stays on the server, where the partner can replace it
-    assert (sftp.root / "out/orders_20260302.csv.gz").exists()
+    assert (sftp_server.root / "out/orders_20260302.csv.gz").exists()
     if after == "move":
-        assert (sftp.root / "out/done/a/orders_20260301.csv").read_bytes() == CSV
+        assert (sftp_server.root / "out/done/a/orders_20260301.csv").read_bytes() == CSV
         assert results[0].cleanup == f"moved to {store.url('/out/done/a/orders_20260301.csv')}"
     again, _ = pull(store, lake, rules, settings)  # the moved file is not taken again
     assert [r.action for r in again] == ["already_ingested"]
@@ -157,10 +140,10 @@ def test_remote_files_are_removed_only_once_safe_in_raw(
     assert "gzip" in reason["problem"] and reason["file"] == results[1].file.url
 
 
-def test_include_exclude_and_recursion(sftp: SftpServer, tmp_path: Path) -> None:
+def test_include_exclude_and_recursion(sftp_server: SftpServer, tmp_path: Path) -> None:
     for name in ("a.csv", "b.csv.gz", "c.tmp", "sub/d.csv", "sub/skip/e.csv", "f.CSV"):
-        put(sftp, f"out/{name}", gzip.compress(CSV) if name.endswith(".gz") else CSV)
-    store = sftp_store(sftp)
+        put(sftp_server, f"out/{name}", gzip.compress(CSV) if name.endswith(".gz") else CSV)
+    store = sftp_store(sftp_server)
 
     def names(**kwargs) -> list[str]:
         files, _ = store.list(FileRules("/out", **kwargs))
@@ -179,7 +162,7 @@ def test_include_exclude_and_recursion(sftp: SftpServer, tmp_path: Path) -> None
 
 
 def test_pgp_files_are_decrypted_and_bad_ones_quarantined(
-    sftp: SftpServer, tmp_path: Path, pgp_identities
+    sftp_server: SftpServer, tmp_path: Path, pgp_identities
 ) -> None:
     ours, partner, stranger = pgp_identities.ours, pgp_identities.partner, pgp_identities.stranger
     plain = tmp_path / "plain.csv.gz"
@@ -190,11 +173,11 @@ def test_pgp_files_are_decrypted_and_bad_ones_quarantined(
     encrypt_file(plain, to_stranger, stranger.public, partner.private, partner.passphrase)
     unsigned = tmp_path / "unsigned.pgp"
     encrypt_file(plain, unsigned, ours.public)
-    put(sftp, "out/orders_20260301.csv.gz.pgp", signed.read_bytes())
-    put(sftp, "out/orders_20260302.csv.gz.pgp", to_stranger.read_bytes())
-    put(sftp, "out/orders_20260303.csv.gz.pgp", unsigned.read_bytes())
-    put(sftp, "out/orders_20260304.csv.gz.pgp", signed.read_bytes()[:-40])
-    store, lake = sftp_store(sftp), Lake(tmp_path / "lake")
+    put(sftp_server, "out/orders_20260301.csv.gz.pgp", signed.read_bytes())
+    put(sftp_server, "out/orders_20260302.csv.gz.pgp", to_stranger.read_bytes())
+    put(sftp_server, "out/orders_20260303.csv.gz.pgp", unsigned.read_bytes())
+    put(sftp_server, "out/orders_20260304.csv.gz.pgp", signed.read_bytes()[:-40])
+    store, lake = sftp_store(sftp_server), Lake(tmp_path / "lake")
     keys = PgpKeys(ours.private, ours.passphrase, partner.public)
 
     with PgpDecrypt(keys, ["*.pgp"]) as decrypt:
@@ -243,3 +226,50 @@ def test_s3_compatible_copies_are_checked_against_the_etag(aws, tmp_path: Path) 
     # the SSE-KMS object's ETag is no MD5: it is not taken for corruption
     assert [r.action for r in results] == ["ingested", "ingested"]
     assert [r.outcome.delivery.dt for r in results] == ["2026-03-01", "2026-03-02"]
+
+
+def test_a_connection_lost_mid_file_leaves_nothing_and_the_next_run_copies_it(
+    sftp_server: SftpServer, tmp_path: Path
+) -> None:
+    data = os.urandom(9 * 1024 * 1024)  # three reads of 4 MiB
+    put(sftp_server, "out/orders_20260301.csv", data)
+    store, lake = sftp_store(sftp_server), Lake(tmp_path / "lake")
+    healthy = store.arrow
+
+    class BreaksAfterOneRead(pafs.FSSpecHandler):
+        """The real file, whose connection drops after its first chunk."""
+
+        def open_input_stream(self, path):  # noqa: ANN001, ANN201 - pyarrow's handler API
+            real = self.fs.open(path, "rb")
+
+            class Broken(io.RawIOBase):
+                reads = 0
+
+                def readable(self) -> bool:
+                    return True
+
+                def read(self, size: int = -1) -> bytes:
+                    Broken.reads += 1
+                    if Broken.reads > 1:
+                        raise ConnectionResetError("connection lost")
+                    return real.read(size)
+
+                def close(self) -> None:
+                    real.close()
+                    super().close()
+
+            return pa.PythonFile(Broken(), mode="r")
+
+    store.arrow = pafs.PyFileSystem(BreaksAfterOneRead(store.fs))
+    rules = FileRules("/out", dating=BY_NAME)
+
+    broken, ledger = pull(store, lake, rules)
+
+    assert [r.action for r in broken] == ["failed"]
+    assert "connection lost" in broken[0].problem
+    assert lake.list_files("raw") == []  # no partial copy, visible or hidden
+    assert ledger.get("2026-03-01", broken[0].file.delivery_id) is None
+    store.arrow = healthy
+    retried, _ = pull(store, lake, rules)
+    assert [r.action for r in retried] == ["ingested"]
+    assert lake.read_bytes(retried[0].outcome.delivery.raw_path) == data

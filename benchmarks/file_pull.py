@@ -133,11 +133,11 @@ def make_large_file(path: Path, size: int, fill: str) -> str:
 
 def sftp_bench(work: Path, size_mb: int, fill: str) -> dict:
     """Pull one large file from the test SFTP server with adlake and with asyncssh's get()."""
-    from adlake.connectors.files.backends import sftp_filesystem
-    from adlake.connectors.files.remote import FileRules, RemoteStore
+    from adlake.connectors.files.remote import FileRules
     from adlake.connectors.files.transfer import TransferSettings, pull_files
     from adlake.lake import Lake
     from adlake.lake.deliveries import DeliveryLedger
+    from adlake_tests.file_sources import sftp_store
     from adlake_tests.servers.sftp import running_sftp
 
     size = size_mb * MB
@@ -149,14 +149,7 @@ def sftp_bench(work: Path, size_mb: int, fill: str) -> dict:
     say(f"sftp: {size_mb:,} MB {fill} file made in {time.perf_counter() - started:.1f} s")
     results: dict = {"size_mb": size_mb, "fill": fill}
     with running_sftp(remote) as server:
-        fs = sftp_filesystem(
-            server.host,
-            server.port,
-            server.username,
-            private_key=server.client_private_key,
-            known_hosts=str(server.known_hosts),
-        )
-        store = RemoteStore(fs, "sftp", f"sftp://{server.username}@{server.host}:{server.port}")
+        store = sftp_store(server)
         lake = Lake(work / "lake")
         ledger = DeliveryLedger(lake, "bench", "files")
         rules = FileRules("/in")

@@ -11,11 +11,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
-from pydantic import Field
 
 from adlake.assets.keys import dataset_key
 from adlake.assets.partitions import daily_partitions
-from adlake.assets.raw import NO_QUARANTINED_FILES, report_deliveries
+from adlake.assets.raw import NO_QUARANTINED_FILES, RawIngestConfig, report_deliveries
 from adlake.config import AdlakeConfig, FileDatasetConfig, FileSourceConfig
 from adlake.connectors.files.backends import RemoteConnectError
 from adlake.connectors.files.connect import connect, dataset_root, file_rules, move_target
@@ -30,14 +29,6 @@ from adlake.resources.secrets import SecretNotFound, SecretsResource
 
 ALL_FILES_COPIED = "all_files_copied"
 FILE_SOURCE_TAG = "adlake/file_source"
-
-
-class FilePullConfig(dg.Config):
-    """Which remote files a run copies; empty copies every new file of the partition."""
-
-    files: list[str] = Field(
-        default_factory=list, description="Store paths of the files to copy (set by the sensor)."
-    )
 
 
 def build_file_defs(config: AdlakeConfig) -> dg.Definitions:
@@ -93,7 +84,7 @@ def build_file_asset(
     )
     def _raw(
         context: dg.AssetExecutionContext,
-        config: FilePullConfig,
+        config: RawIngestConfig,
         lake: LakeResource,
         secrets: SecretsResource,
         notifier: NotifierResource,

@@ -22,10 +22,12 @@ NO_QUARANTINED_FILES = "no_quarantined_files"
 
 
 class RawIngestConfig(dg.Config):
-    """Which landing files a raw run takes; empty takes every waiting file of the partition."""
+    """Which files a raw run takes; empty takes every waiting file of the partition."""
 
     files: list[str] = Field(
-        default_factory=list, description="Lake-relative landing paths (set by the sensor)."
+        default_factory=list,
+        description="Set by the sensor: lake-relative landing paths (pushed files) or paths on "
+        "the server (file sources).",
     )
 
 

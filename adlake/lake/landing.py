@@ -96,19 +96,21 @@ def scan_landing(
             continue
         dt = delivery_date(relative, config, stored.mtime_ns)
         if dt is None:
-            unplaced.append(UnplacedFile(stored.path, _unplaced_reason(config)))
+            unplaced.append(UnplacedFile(stored.path, unplaced_reason(config)))
             continue
         placed.append(LandingFile(stored.path, stored.size, stored.mtime_ns, dt, stored.etag))
     placed.sort(key=lambda f: (f.mtime_ns, f.path))
     return placed, unplaced
 
 
-def _unplaced_reason(config: LandingConfig) -> str:
+def unplaced_reason(config: LandingConfig, section: str = "landing") -> str:
+    """Why a file has no delivery date under these rules, and the fix (``section`` is the
+    configuration key that holds them: ``landing`` or ``remote``)."""
     if config.date_from == "folder":
-        return "not inside a dt=YYYY-MM-DD/ folder; move it into one (landing.date_from: folder)"
+        return f"not inside a dt=YYYY-MM-DD/ folder; move it into one ({section}.date_from: folder)"
     return (
         f"no date matching '{config.filename_date_format}' in its name; rename it or change "
-        "landing.filename_date_format"
+        f"{section}.filename_date_format"
     )
 
 

@@ -10,7 +10,9 @@ import contextlib
 import hashlib
 import json
 import os
+import queue
 import shutil
+import threading
 import uuid
 import zlib
 from collections.abc import Iterator
@@ -157,7 +159,7 @@ class Lake:
         counter = _GzipLines() if gzip else _Lines()
         size = 0
         with self.open_atomic(path) as out:
-            while chunk := src.read(_read_size(size_hint, size)):
+            for chunk in read_ahead(src, size_hint):
                 out.write(chunk)
                 digest.update(chunk)
                 if md5_digest is not None:
@@ -199,6 +201,56 @@ class Lake:
         """Replace ``path`` with a staged local file in one rename: readers see old or new."""
         self.filesystem.create_dir(str(Path(self.full(path)).parent), recursive=True)
         self.filesystem.move(staged, self.full(path))
+
+
+def read_ahead(src: BinaryIO, size_hint: int | None = None) -> Iterator[bytes]:
+    """The chunks of ``src``, the next one read in a thread while the caller handles this one.
+
+    A remote stream spends its time waiting for the network and the caller spends its time
+    hashing and writing; reading one chunk ahead overlaps the two. At most two chunks wait, so
+    memory stays bounded. An error of the reader is raised here.
+    """
+    ready: queue.Queue[bytes | BaseException] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def reader() -> None:
+        done = 0
+        try:
+            while not stop.is_set():
+                chunk = src.read(_read_size(size_hint, done))
+                _put(ready, chunk, stop)
+                if not chunk:
+                    return
+                done += len(chunk)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            _put(ready, exc, stop)
+
+    thread = threading.Thread(target=reader, name="adlake-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = ready.get()
+            if isinstance(item, BaseException):
+                raise item
+            if not item:
+                return
+            yield item
+    finally:
+        stop.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                ready.get_nowait()
+        thread.join()
+
+
+def _put(ready: queue.Queue, item: object, stop: threading.Event) -> None:
+    """Hand ``item`` to the consumer unless it has stopped listening."""
+    while not stop.is_set():
+        try:
+            ready.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
 
 
 def _read_size(size_hint: int | None, done: int) -> int:

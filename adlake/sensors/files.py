@@ -16,12 +16,12 @@ import dagster as dg
 
 from adlake.assets.files import (
     FILE_SOURCE_TAG,
-    FilePullConfig,
     files_to_copy,
     list_store,
     open_store,
 )
 from adlake.assets.keys import dataset_key, op_name
+from adlake.assets.raw import RawIngestConfig
 from adlake.config import AdlakeConfig, FileDatasetConfig, FileSourceConfig
 from adlake.connectors.files.connect import file_rules
 from adlake.lake.deliveries import DeliveryLedger
@@ -98,7 +98,7 @@ def build_file_sensor(
                 dg.RunRequest(
                     partition_key=day,
                     asset_selection=[raw_key],
-                    run_config=dg.RunConfig(ops={op_name(raw_key): FilePullConfig(files=paths)}),
+                    run_config=dg.RunConfig(ops={op_name(raw_key): RawIngestConfig(files=paths)}),
                     tags={FILE_SOURCE_TAG: tag},
                 )
                 for day, paths in sorted(by_day.items())

@@ -20,7 +20,7 @@ from pyarrow import fs as pafs
 
 from adlake.config import LandingConfig
 from adlake.connectors.files.backends import RemoteStat, remote_errors, remote_stat
-from adlake.lake.landing import delivery_date
+from adlake.lake.landing import delivery_date, unplaced_reason
 
 
 @dataclass(frozen=True)
@@ -115,7 +115,9 @@ class RemoteStore:
             stat = remote_stat(self.protocol, info)
             described = self.describe(stat, rules)
             if described is None:
-                unplaced.append(Unplaced(self.url(stat.path), _unplaced_reason(rules.dating)))
+                unplaced.append(
+                    Unplaced(self.url(stat.path), unplaced_reason(rules.dating, "remote"))
+                )
             else:
                 files.append(described)
         files.sort(key=lambda f: (f.stat.mtime_ns, f.relative))
@@ -161,12 +163,3 @@ def _relative(path: str, root: str) -> str:
     prefix = root.lstrip("/") + "/"
     stripped = path.lstrip("/")
     return stripped[len(prefix) :] if stripped.startswith(prefix) else ""
-
-
-def _unplaced_reason(dating: LandingConfig) -> str:
-    if dating.date_from == "folder":
-        return "not inside a dt=YYYY-MM-DD/ folder; move it into one (remote.date_from: folder)"
-    return (
-        f"no date matching '{dating.filename_date_format}' in its name; rename it or change "
-        "remote.filename_date_format"
-    )
