@@ -130,16 +130,22 @@ def files_to_copy(
 ) -> list[RemoteFile]:
     """The partition's files a run takes: not yet in raw, or in raw but still to clean up.
 
-    With ``wanted`` (set by the sensor) only those paths; at most ``max_files_per_run``.
+    With ``wanted`` (set by the sensor) only those paths; at most ``max_files_per_run``. The
+    day's manifests are listed once, so a tick over thousands of files costs one listing per
+    day, not one read per file.
     """
     names = set(wanted)
+    recorded = ledger.recorded(partition)
     chosen = []
     for file in listed:
         if file.dt != partition or (names and file.stat.path not in names):
             continue
-        known = ledger.get(file.dt, file.delivery_id)
-        if known is None or (spec.remote.after != "keep" and known.status != "quarantined"):
+        if file.delivery_id not in recorded:
             chosen.append(file)
+        elif spec.remote.after != "keep":  # recorded but still on the server: clean up
+            known = ledger.get(file.dt, file.delivery_id)
+            if known is not None and known.status != "quarantined":
+                chosen.append(file)
     return chosen[: spec.remote.max_files_per_run]
 
 

@@ -150,6 +150,14 @@ class DeliveryLedger:
                 {"dt": delivery.dt, "delivery_id": delivery.delivery_id},
             )
 
+    def recorded(self, dt: str) -> set[str]:
+        """Ids of the deliveries recorded for a delivery date (one listing, no manifest read)."""
+        return {
+            stored.path.rsplit("/", 1)[-1].removesuffix(".json")
+            for stored in self.lake.list_files(f"{self._state}/deliveries/dt={dt}")
+            if stored.path.endswith(".json")
+        }
+
     def for_dates(self, dts: list[str]) -> list[Delivery]:
         """Deliveries in raw for these delivery dates, oldest ingestion first."""
         found = []

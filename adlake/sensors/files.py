@@ -24,6 +24,7 @@ from adlake.assets.keys import dataset_key, op_name
 from adlake.assets.raw import RawIngestConfig
 from adlake.config import AdlakeConfig, FileDatasetConfig, FileSourceConfig
 from adlake.connectors.files.connect import file_rules
+from adlake.connectors.files.remote import RemoteFile
 from adlake.lake.deliveries import DeliveryLedger
 from adlake.resources.lake import LakeResource
 from adlake.resources.secrets import SecretsResource
@@ -82,13 +83,16 @@ def build_file_sensor(
         for file in unplaced[:20]:
             context.log.warning(f"{file.url}: {file.reason}")
         ledger = DeliveryLedger(lake.lake(), source_name, dataset)
-        by_day: dict[str, list[str]] = defaultdict(list)
+        listed_by_day: dict[str, list[RemoteFile]] = defaultdict(list)
+        for file in listed:
+            listed_by_day[file.dt].append(file)
+        by_day: dict[str, list[str]] = {}
         budget = max_files_per_tick
-        for day in sorted({f.dt for f in listed}):
-            chosen = files_to_copy(listed, ledger, day, [], spec)
-            for file in chosen[:budget]:
-                by_day[day].append(file.stat.path)
-            budget -= min(len(chosen), budget)
+        for day in sorted(listed_by_day):
+            chosen = files_to_copy(listed_by_day[day], ledger, day, [], spec)[:budget]
+            if chosen:
+                by_day[day] = [file.stat.path for file in chosen]
+            budget -= len(chosen)
             if budget <= 0:
                 break
         if not by_day:
