@@ -96,3 +96,36 @@ def test_encrypted_landing_files_are_decrypted_or_quarantined(
         "clean__retail_partner__pos_transactions"
     )[0]
     assert materialization.metadata["rows_out"].value > 0
+
+
+def test_a_public_key_given_as_ours_fails_the_run_and_touches_nothing(
+    project: AdlakeConfig,
+    encrypted_project: tuple[str, bytes, Path, Path],
+    pgp_identities,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import adlake.definitions
+
+    _, _, to_us, _ = encrypted_project
+    monkeypatch.setenv("ADLAKE_SECRET_POS_PGP_KEY", pgp_identities.ours.public)
+    definitions = adlake.definitions.defs()
+
+    result = dg.materialize(
+        list(definitions.assets),
+        selection=[RAW],
+        resources=definitions.resources,
+        instance=dg.DagsterInstance.ephemeral(),
+        partition_key=SAMPLE_DAYS[1],
+        raise_on_error=False,
+    )
+
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    message = failure.step_failure_data.user_failure_data.description
+    assert "retail_partner/pos_transactions: the PGP keys cannot be used" in message
+    assert "public key only" in message and "export-secret-keys" in message
+    assert to_us.exists()  # still waiting in landing for the right key
+    lake = Lake(project.resolve(project.lake.root))
+    assert (
+        DeliveryLedger(lake, "retail_partner", "pos_transactions").for_dates([SAMPLE_DAYS[1]]) == []
+    )

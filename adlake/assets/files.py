@@ -6,7 +6,6 @@ the delivery manifest once it is durable. From raw on, the files are cleaned and
 exactly like pushed ones.
 """
 
-import contextlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,14 +13,17 @@ import dagster as dg
 
 from adlake.assets.keys import dataset_key
 from adlake.assets.partitions import daily_partitions
-from adlake.assets.raw import NO_QUARANTINED_FILES, RawIngestConfig, report_deliveries
+from adlake.assets.raw import (
+    NO_QUARANTINED_FILES,
+    RawIngestConfig,
+    decryption,
+    report_deliveries,
+)
 from adlake.config import AdlakeConfig, FileDatasetConfig, FileSourceConfig
 from adlake.connectors.files.backends import RemoteConnectError
-from adlake.connectors.files.connect import connect, dataset_root, file_rules, move_target
-from adlake.connectors.files.decrypt import pgp_step
+from adlake.connectors.files.connect import base_url, connect, file_rules, move_target
 from adlake.connectors.files.remote import FileRules, RemoteFile, RemoteStore, Unplaced
 from adlake.connectors.files.transfer import FileResult, TransferSettings, pull_files
-from adlake.connectors.pgp import PgpError
 from adlake.lake.deliveries import DeliveryLedger
 from adlake.resources.lake import LakeResource
 from adlake.resources.notifier import NotifierResource
@@ -80,7 +82,7 @@ def build_file_asset(
                 "gone or unreachable).",
             ),
         ],
-        metadata={"remote": f"{dataset_root(source, spec)}", "source_kind": source.kind},
+        metadata={"remote": f"{base_url(source)}/{rules.root.lstrip('/')}"},
     )
     def _raw(
         context: dg.AssetExecutionContext,
@@ -100,16 +102,8 @@ def build_file_asset(
             f"{len(chosen)} file(s) of {remote.url(rules.root)} to copy for "
             f"{context.partition_key} ({len(listed)} listed)"
         )
-        try:
-            step = pgp_step(spec.pgp, secrets.get)
-            with step or contextlib.nullcontext() as decrypt:
-                results = pull_files(
-                    remote, ledger, chosen, rules, settings, decrypt, context.log.info
-                )
-        except (PgpError, SecretNotFound) as exc:
-            raise dg.Failure(
-                description=f"{source_name}/{dataset}: the PGP keys cannot be used: {exc}"
-            ) from None
+        with decryption(spec.pgp, secrets, f"{source_name}/{dataset}") as decrypt:
+            results = pull_files(remote, ledger, chosen, rules, settings, decrypt, context.log.info)
         metadata, check = report_deliveries(
             context, notifier, key, [r.outcome for r in results if r.outcome]
         )

@@ -1,7 +1,7 @@
 """Raw assets: each delivered file copied once, immutably, into raw with a manifest."""
 
 import contextlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import dagster as dg
@@ -9,14 +9,15 @@ from pydantic import Field
 
 from adlake.assets.keys import dataset_key
 from adlake.assets.partitions import daily_partitions
-from adlake.config import AdlakeConfig, DatasetConfig
+from adlake.config import AdlakeConfig, DatasetConfig, PgpConfig
 from adlake.connectors.files.decrypt import pgp_step
-from adlake.lake.deliveries import DeliveryLedger, IngestOutcome
+from adlake.connectors.pgp import PgpError
+from adlake.lake.deliveries import Decrypt, DeliveryLedger, IngestOutcome
 from adlake.lake.landing import landing_prefix, scan_landing
 from adlake.notify import NotificationError, file_quarantined_event
 from adlake.resources.lake import LakeResource
 from adlake.resources.notifier import NotifierResource
-from adlake.resources.secrets import SecretsResource
+from adlake.resources.secrets import SecretNotFound, SecretsResource
 
 NO_QUARANTINED_FILES = "no_quarantined_files"
 
@@ -78,12 +79,34 @@ def build_raw_asset(source: str, dataset: str, spec: DatasetConfig) -> dg.Assets
                 f"{len(missing)} requested file(s) are no longer in landing (already archived "
                 f"or moved): {', '.join(sorted(missing))}"
             )
-        with pgp_step(spec.pgp, secrets.get) or contextlib.nullcontext() as decrypt:
+        with decryption(spec.pgp, secrets, f"{source}/{dataset}") as decrypt:
             outcomes = [ledger.ingest(f, spec.format, decrypt) for f in files]
         metadata, check = report_deliveries(context, notifier, key, outcomes)
         return dg.MaterializeResult(metadata=metadata, check_results=[check])
 
     return _raw
+
+
+@contextlib.contextmanager
+def decryption(
+    pgp: PgpConfig | None, secrets: SecretsResource, what: str
+) -> Iterator[Decrypt | None]:
+    """The dataset's PGP step for one run (None without ``pgp``), its keys read from secrets.
+
+    Keys that cannot be read or used fail the run with the reason and the fix: no file could
+    be decrypted, so none is touched. A file that fails to decrypt is quarantined instead.
+    """
+    try:
+        step = pgp_step(pgp, secrets.get)
+        if step is not None:
+            step.__enter__()
+    except (PgpError, SecretNotFound) as exc:
+        raise dg.Failure(description=f"{what}: the PGP keys cannot be used: {exc}") from None
+    try:
+        yield step
+    finally:
+        if step is not None:
+            step.__exit__(None, None, None)
 
 
 def report_deliveries(
