@@ -18,16 +18,13 @@ import fsspec
 import pytest
 
 from adlake.connectors.files.backends import (
-    RemoteConnectError,
-    RemoteStat,
     azure_blob_filesystem,
-    check_access,
     gcs_filesystem,
-    remote_stat,
     s3_compatible_filesystem,
-    s3_etag_is_md5,
     sftp_filesystem,
 )
+from adlake.connectors.files.errors import RemoteConnectError, check_access
+from adlake.connectors.files.stats import RemoteStat, remote_stat, s3_etag_is_md5
 from adlake_tests.conftest import AwsTestAccount
 from adlake_tests.servers.azurite import AzuriteServer
 from adlake_tests.servers.gcs import GcsServer

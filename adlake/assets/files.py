@@ -20,8 +20,8 @@ from adlake.assets.raw import (
     report_deliveries,
 )
 from adlake.config import AdlakeConfig, FileDatasetConfig, FileSourceConfig
-from adlake.connectors.files.backends import RemoteConnectError
 from adlake.connectors.files.connect import base_url, connect, file_rules, move_target
+from adlake.connectors.files.errors import RemoteConnectError
 from adlake.connectors.files.remote import FileRules, RemoteFile, RemoteStore, Unplaced
 from adlake.connectors.files.transfer import FileResult, TransferSettings, pull_files
 from adlake.lake.deliveries import DeliveryLedger

@@ -19,7 +19,8 @@ import fsspec
 from pyarrow import fs as pafs
 
 from adlake.config import LandingConfig
-from adlake.connectors.files.backends import RemoteStat, remote_errors, remote_stat
+from adlake.connectors.files.errors import remote_errors
+from adlake.connectors.files.stats import RemoteStat, remote_stat
 from adlake.lake.landing import delivery_date, unplaced_reason
 
 

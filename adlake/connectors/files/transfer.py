@@ -16,8 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from adlake.connectors.files.backends import RemoteConnectError, RemoteStat, s3_etag_is_md5
+from adlake.connectors.files.errors import RemoteConnectError
 from adlake.connectors.files.remote import FileRules, RemoteFile, RemoteStore
+from adlake.connectors.files.stats import RemoteStat, s3_etag_is_md5
 from adlake.lake.deliveries import Decrypt, DeliveryLedger, Incoming, IngestOutcome
 from adlake.lake.storage import CopyReport
 

@@ -3,76 +3,36 @@
 A :class:`Decryptor` holds an isolated, temporary GnuPG home with our private key (and, when
 configured, the partner's public key) for as long as it is open. :meth:`Decryptor.decrypt`
 feeds a readable binary stream to ``gpg --decrypt`` in chunks and lets gpg write the plain file
-itself, so memory stays flat for files of any size. gpg's status lines become typed errors
-whose messages say what is wrong and how to fix it, and never hold a key, a passphrase or any
-byte of the file.
+itself, so memory stays flat for files of any size. gpg's status lines (read by
+:mod:`~adlake.connectors.pgp.status`) become the typed errors of
+:mod:`~adlake.connectors.pgp.errors`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import os
 import shutil
 import subprocess
 import tempfile
 import threading
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import BinaryIO
 
 import gnupg
 
-ENCRYPTED_PATTERNS = ("*.pgp", "*.gpg", "*.asc")
+from adlake.connectors.pgp import status
+from adlake.connectors.pgp.errors import (
+    BadKey,
+    BadPassphrase,
+    BadSignature,
+    CorruptData,
+    PgpError,
+    WrongKey,
+)
+
 CHUNK_SIZE = 1024 * 1024
-# gpg-agent error codes (the low 16 bits of gpg's ERROR/FAILURE codes)
-_BAD_PASSPHRASE = 11
-_NO_PASSPHRASE_CODES = {67, 79, 99, 177}  # no passphrase, no pin, cancelled, no pinentry
-_HIDDEN_RECIPIENT = "0000000000000000"
-
-
-def is_encrypted_name(name: str, patterns: Sequence[str] = ENCRYPTED_PATTERNS) -> bool:
-    """Whether a file name matches one of ``patterns`` (case-insensitive), i.e. needs decrypting."""
-    lowered = name.lower()
-    return any(fnmatch.fnmatchcase(lowered, pattern.lower()) for pattern in patterns)
-
-
-def decrypted_name(name: str) -> str:
-    """The name of the plain file: ``a.csv.gz.pgp`` gives ``a.csv.gz``; other names are kept."""
-    for pattern in ENCRYPTED_PATTERNS:
-        suffix = pattern.lstrip("*")
-        if name.lower().endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)]
-    return name
-
-
-class PgpError(Exception):
-    """A file could not be decrypted or verified, or the keys could not be used.
-
-    The message says what is wrong and the fix; it never holds a key, a passphrase or any
-    content of the file.
-    """
-
-
-class BadKey(PgpError):
-    """A configured key cannot be imported, or is not the right kind (public given as private)."""
-
-
-class WrongKey(PgpError):
-    """The file is encrypted to a key we do not hold; the message names the key it wants."""
-
-
-class BadPassphrase(PgpError):
-    """The passphrase of our private key is wrong, or missing while the key needs one."""
-
-
-class CorruptData(PgpError):
-    """The data is not OpenPGP, or is truncated or damaged (integrity check failed)."""
-
-
-class BadSignature(PgpError):
-    """A signature by the partner was required but is missing, by another key, or invalid."""
 
 
 @dataclass(frozen=True)
@@ -94,18 +54,6 @@ class Decrypted:
 
     bytes_out: int
     signer_fingerprint: str | None
-
-
-class _Recording(gnupg.Crypt):
-    """python-gnupg's decrypt result, keeping every status line in order for our own checks."""
-
-    def __init__(self, gpg: gnupg.GPG) -> None:
-        super().__init__(gpg)
-        self.lines: list[tuple[str, str]] = []
-
-    def handle_status(self, key: str, value: str) -> None:
-        self.lines.append((key, value))
-        super().handle_status(key, value)
 
 
 class _Source:
@@ -137,40 +85,6 @@ class _Source:
     def close(self) -> None:
         with self._lock:
             self._closed = True
-
-
-@dataclass
-class _Signature:
-    """One signature of a file, gathered from gpg's NEWSIG/GOODSIG/VALIDSIG/... lines."""
-
-    state: str = ""
-    key_id: str = ""
-    fingerprint: str = ""
-    primary_fingerprint: str = ""
-
-
-def _signatures(lines: list[tuple[str, str]]) -> list[_Signature]:
-    found: list[_Signature] = []
-    states = ("GOODSIG", "BADSIG", "ERRSIG", "EXPSIG", "EXPKEYSIG", "REVKEYSIG")
-    for key, value in lines:
-        if key == "NEWSIG" or (key in states and (not found or found[-1].state)):
-            found.append(_Signature())
-        if key in states:
-            found[-1].state = key
-            found[-1].key_id = value.split()[0] if value else ""
-        elif key == "VALIDSIG" and found:
-            parts = value.split()
-            found[-1].fingerprint = parts[0]
-            found[-1].primary_fingerprint = parts[9] if len(parts) >= 10 else parts[0]
-    return [signature for signature in found if signature.state]
-
-
-def _code(lines: list[tuple[str, str]], keys: tuple[str, ...]) -> set[int]:
-    codes = set()
-    for key, value in lines:
-        if key in keys and value.split()[-1:] and value.split()[-1].isdigit():
-            codes.add(int(value.split()[-1]) & 0xFFFF)
-    return codes
 
 
 def _describe(source: BinaryIO, output_path: str) -> str:
@@ -253,8 +167,8 @@ class Decryptor:
         gpg.result_map = dict(gpg.result_map, crypt=self._new_result)
         return gpg
 
-    def _new_result(self, gpg: gnupg.GPG) -> _Recording:
-        result = _Recording(gpg)
+    def _new_result(self, gpg: gnupg.GPG) -> status.Recording:
+        result = status.Recording(gpg)
         self._results.last = result
         return result
 
@@ -374,19 +288,21 @@ class Decryptor:
             source.close()
         if source.error is not None:
             raise source.error
-        result: _Recording | None = self._results.last
+        result: status.Recording | None = self._results.last
         if result is None:
             raise copy_error or PgpError(f"gpg did not run for {what}")
         return self._check(result, what, copy_error)
 
-    def _check(self, result: _Recording, what: str, copy_error: BaseException | None) -> str | None:
+    def _check(
+        self, result: status.Recording, what: str, copy_error: BaseException | None
+    ) -> str | None:
         lines = result.lines
         keys = {key for key, _ in lines}
         encrypted = "BEGIN_DECRYPTION" in keys or "ENC_TO" in keys
         decrypted = "DECRYPTION_OKAY" in keys
         if encrypted and not decrypted:
             self._raise_decryption_error(result, what)
-        signatures = _signatures(lines)
+        signatures = status.signatures(lines)
         if any(signature.state == "BADSIG" for signature in signatures):
             raise BadSignature(
                 f"{what} carries a signature that does not match its content (altered after "
@@ -407,7 +323,7 @@ class Decryptor:
             self._raise_corrupt(result, what, copy_error)
         return signer
 
-    def _check_signatures(self, signatures: list[_Signature], what: str) -> str | None:
+    def _check_signatures(self, signatures: list[status.Signature], what: str) -> str | None:
         good = [s for s in signatures if s.state == "GOODSIG" and s.fingerprint]
         if not self.partner_fingerprints:
             return good[0].primary_fingerprint if good else None
@@ -429,7 +345,7 @@ class Decryptor:
         )
 
     @staticmethod
-    def _signature_state(signature: _Signature) -> str:
+    def _signature_state(signature: status.Signature) -> str:
         return {
             "GOODSIG": "a valid signature by another key",
             "ERRSIG": "a key we do not hold",
@@ -441,16 +357,16 @@ class Decryptor:
     def _our_key_text(self) -> str:
         return " / ".join(self.our_fingerprints) or "(none)"
 
-    def _raise_decryption_error(self, result: _Recording, what: str) -> None:
+    def _raise_decryption_error(self, result: status.Recording, what: str) -> None:
         lines = result.lines
         keys = {key for key, _ in lines}
-        codes = _code(lines, ("ERROR", "FAILURE"))
+        codes = status.code(lines, ("ERROR", "FAILURE"))
         if "NO_SECKEY" in keys and "NEED_PASSPHRASE" not in keys:
             wanted = [value.split()[0] for key, value in lines if key == "ENC_TO"] or [
                 value.split()[0] for key, value in lines if key == "NO_SECKEY"
             ]
             named = ", ".join(
-                "a hidden recipient" if key_id == _HIDDEN_RECIPIENT else f"0x{key_id}"
+                "a hidden recipient" if key_id == status.HIDDEN_RECIPIENT else f"0x{key_id}"
                 for key_id in dict.fromkeys(wanted)
             )
             ours = ", ".join(f"0x{key_id}" for key_id in self.our_key_ids)
@@ -460,12 +376,14 @@ class Decryptor:
                 "partner to encrypt to our "
                 f"public key {self._our_key_text()}, or configure the matching private key"
             )
-        if "BAD_PASSPHRASE" in keys or _BAD_PASSPHRASE in codes:
+        if "BAD_PASSPHRASE" in keys or status.BAD_PASSPHRASE in codes:
             raise BadPassphrase(
                 f"the passphrase of the private key {self._our_key_text()} is wrong (while "
                 f"decrypting {what}); Fix: configure the passphrase that protects this key"
             )
-        missing = keys & {"NEED_PASSPHRASE", "MISSING_PASSPHRASE"} or codes & _NO_PASSPHRASE_CODES
+        missing = (
+            keys & {"NEED_PASSPHRASE", "MISSING_PASSPHRASE"} or codes & status.NO_PASSPHRASE_CODES
+        )
         if missing and not self.keys.passphrase:
             raise BadPassphrase(
                 f"the private key {self._our_key_text()} is protected by a passphrase but none "
@@ -479,7 +397,9 @@ class Decryptor:
         self._raise_corrupt(result, what, None)
 
     @staticmethod
-    def _raise_corrupt(result: _Recording, what: str, copy_error: BaseException | None) -> None:
+    def _raise_corrupt(
+        result: status.Recording, what: str, copy_error: BaseException | None
+    ) -> None:
         lines = result.lines
         keys = {key for key, _ in lines}
         resend = (
@@ -498,18 +418,7 @@ class Decryptor:
             problem = "has data after the end of its OpenPGP message, which gpg did not read"
         else:
             problem = "is truncated or damaged"
+        summary = status.status_summary(lines)
         raise CorruptData(
-            f"{what} {problem} (gpg exit {result.returncode}; status {_status_summary(lines)}); "
-            f"{resend}"
+            f"{what} {problem} (gpg exit {result.returncode}; status {summary}); {resend}"
         )
-
-
-def _status_summary(lines: list[tuple[str, str]]) -> str:
-    """gpg's failure status lines for a message; values only where they hold just codes."""
-    shown = []
-    for key, value in lines:
-        if key in ("ERROR", "FAILURE", "NODATA"):
-            shown.append(f"{key} {value}".strip())
-        elif key in ("BADMDC", "DECRYPTION_FAILED", "UNEXPECTED", "NO_SECKEY"):
-            shown.append(key)
-    return ", ".join(dict.fromkeys(shown)) or "none"
