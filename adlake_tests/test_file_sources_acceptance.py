@@ -1,9 +1,8 @@
 """Issue 7's acceptance: a tree of 1,000 files pulled from each backend, twice, through Dagster.
 
 The tree holds plain, gzip and PGP-encrypted CSV files, corrupt ones (truncated gzip, PGP to a
-key we do not hold, truncated PGP) and one large file (2 GiB by default on SFTP and Azurite,
-512 MiB on the GCS emulator and moto, which keep objects in this test process's memory;
-``ADLAKE_BIG_FILE_MB`` overrides the size). It is laid on a real SFTP server, the GCS emulator,
+key we do not hold, truncated PGP) and one large file (2 GiB; ``ADLAKE_BIG_FILE_MB`` sets
+another size). It is laid on a real SFTP server, the GCS emulator,
 Azurite and a moto S3 server. The sensor's run requests are executed, then executed again as a
 retry would, and a second tick finds nothing: every good file is in raw exactly once with the
 right bytes, every bad one is quarantined and announced on the webhook, and memory stays
@@ -36,8 +35,7 @@ from adlake_tests.pgp_keys import encrypt_file
 
 DAYS = [f"202603{d:02d}" for d in range(1, 11)]
 BIG_NAME = "orders_20260310_big.csv"
-FULL_BIG_MB = int(os.environ.get("ADLAKE_BIG_FILE_MB", "2048"))
-IN_MEMORY_BIG_MB = min(FULL_BIG_MB, 512)
+BIG_MB = int(os.environ.get("ADLAKE_BIG_FILE_MB", "2048"))
 
 
 @dataclass(frozen=True)
@@ -161,11 +159,11 @@ def backend(request: pytest.FixtureRequest, tree: Tree, tmp_path: Path) -> Itera
     if kind == "sftp":
         server = request.getfixturevalue("sftp_server")
         shutil.copytree(tree.folder, server.root / "outbound")
-        sha = write_big(server.root / "outbound" / BIG_NAME, FULL_BIG_MB)
-        yield Backend(*sftp_source(server), sha, FULL_BIG_MB)
+        sha = write_big(server.root / "outbound" / BIG_NAME, BIG_MB)
+        yield Backend(*sftp_source(server), sha, BIG_MB)
         return
     bucket = f"partner-{uuid.uuid4().hex[:10]}"
-    size = FULL_BIG_MB if kind == "azure_blob" else IN_MEMORY_BIG_MB
+    size = BIG_MB
     sha = write_big(big, size)
     files = [*sorted(tree.folder.iterdir()), big]
     if kind == "gcs":
