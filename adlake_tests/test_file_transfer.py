@@ -273,3 +273,22 @@ def test_a_connection_lost_mid_file_leaves_nothing_and_the_next_run_copies_it(
     retried, _ = pull(store, lake, rules)
     assert [r.action for r in retried] == ["ingested"]
     assert lake.read_bytes(retried[0].outcome.delivery.raw_path) == data
+
+
+def test_a_large_file_reports_its_progress_while_it_streams(
+    sftp_server: SftpServer, tmp_path: Path
+) -> None:
+    put(sftp_server, "out/orders_20260301.csv", b"a,b\n" + os.urandom(12 * 1024 * 1024))
+    store, lake = sftp_store(sftp_server), Lake(tmp_path / "lake")
+    rules = FileRules("/out", dating=BY_NAME)
+    ledger = DeliveryLedger(lake, "partner", "orders")
+    files, _ = store.list(rules)
+    lines: list[str] = []
+
+    pull_files(
+        store, ledger, files, rules, TransferSettings("csv", progress_every=0), None, lines.append
+    )
+
+    progress = [line for line in lines if "MB copied" in line]
+    assert progress, lines
+    assert progress[-1].startswith(files[0].url) and "of 13 MB copied (" in progress[-1]

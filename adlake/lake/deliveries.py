@@ -7,6 +7,7 @@ never skips one; the SHA-256 index makes a file that lands twice count once.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import BinaryIO, Protocol
@@ -184,7 +185,11 @@ class DeliveryLedger:
         )
 
     def copy(
-        self, incoming: Incoming, decrypt: Decrypt | None = None, md5: bool = False
+        self,
+        incoming: Incoming,
+        decrypt: Decrypt | None = None,
+        md5: bool = False,
+        on_progress: Callable[[int], None] | None = None,
     ) -> tuple[str, CopyReport]:
         """Stream a delivered file into raw as delivered (nothing is recorded yet)."""
         encrypted = decrypt is not None and decrypt.applies_to(incoming.name)
@@ -196,6 +201,7 @@ class DeliveryLedger:
             gzip=incoming.name.endswith(".gz") and not encrypted,
             md5=md5,
             size_hint=incoming.size,
+            on_progress=on_progress,
         )
         return raw_path, report
 

@@ -15,7 +15,7 @@ import shutil
 import threading
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -131,10 +131,13 @@ class Lake:
         gzip: bool = False,
         md5: bool = False,
         size_hint: int | None = None,
+        on_progress: Callable[[int], None] | None = None,
     ) -> CopyReport:
         """Stream a file of ``source_fs`` into the lake atomically (see :meth:`copy_stream`)."""
         with source_fs.open_input_stream(source_path, compression=None) as src:
-            return self.copy_stream(src, path, gzip=gzip, md5=md5, size_hint=size_hint)
+            return self.copy_stream(
+                src, path, gzip=gzip, md5=md5, size_hint=size_hint, on_progress=on_progress
+            )
 
     def copy_stream(
         self,
@@ -143,6 +146,7 @@ class Lake:
         gzip: bool = False,
         md5: bool = False,
         size_hint: int | None = None,
+        on_progress: Callable[[int], None] | None = None,
     ) -> CopyReport:
         """Stream a readable binary stream into the lake atomically, hashing it and counting lines.
 
@@ -152,7 +156,7 @@ class Lake:
         the report also carries the MD5 a remote store may publish, to verify the transfer.
         ``size_hint`` (the size a listing gave) keeps reads no larger than what is left: SFTP
         clients issue one request per block of a read, so a 4 MiB read of a small file costs
-        dozens of round trips.
+        dozens of round trips. ``on_progress`` receives the bytes copied so far after each chunk.
         """
         digest = hashlib.sha256()
         md5_digest = hashlib.md5(usedforsecurity=False) if md5 else None
@@ -166,6 +170,8 @@ class Lake:
                     md5_digest.update(chunk)
                 size += len(chunk)
                 counter.feed(chunk, size)
+                if on_progress is not None:
+                    on_progress(size)
         return CopyReport(
             bytes=size,
             sha256=digest.hexdigest(),

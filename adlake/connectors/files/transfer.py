@@ -21,6 +21,7 @@ from adlake.connectors.files.remote import FileRules, RemoteFile, RemoteStore
 from adlake.connectors.files.stats import RemoteStat, s3_etag_is_md5
 from adlake.lake.deliveries import Decrypt, DeliveryLedger, Incoming, IngestOutcome
 from adlake.lake.storage import CopyReport
+from adlake.pulls.runner import monotonic_gate
 
 Log = Callable[[str], None]
 After = Literal["keep", "delete", "move"]
@@ -35,6 +36,7 @@ class TransferSettings:
     move_to: str | None = None  # folder (store path) that processed files move to
     attempts: int = 3  # copies of a file that keeps changing or fails its checksum
     settle_seconds: float = 1.0  # wait before copying a file that changed again
+    progress_every: float = 10.0  # seconds between progress lines while a large file streams
 
 
 @dataclass(frozen=True)
@@ -96,7 +98,9 @@ def _pull_one(
             return FileResult(file, outcome, cleanup=_clean_up(store, file, outcome, settings))
         incoming = _incoming(store, file)
         wants_md5 = file.stat.checksum is not None and file.stat.checksum[0] == "md5"
-        raw_path, report = ledger.copy(incoming, decrypt, md5=wants_md5)
+        raw_path, report = ledger.copy(
+            incoming, decrypt, md5=wants_md5, on_progress=_progress(file, settings, log)
+        )
         now = store.stat(file.stat.path)
         if now is None:
             ledger.lake.delete(raw_path)
@@ -120,6 +124,23 @@ def _pull_one(
         problem=f"the file changed during each of {settings.attempts} copies (still being "
         "written?); it is left for the next run",
     )
+
+
+def _progress(file: RemoteFile, settings: TransferSettings, log: Log) -> Callable[[int], None]:
+    """A progress line every ``progress_every`` seconds while a large file streams."""
+    gate = monotonic_gate(settings.progress_every)
+    gate()  # the first line comes after one interval, so small files log nothing
+    started = time.monotonic()
+
+    def progress(done: int) -> None:
+        if gate():
+            rate = done / 1e6 / max(time.monotonic() - started, 1e-9)
+            log(
+                f"{file.url}: {done / 1e6:,.0f} of {file.stat.size / 1e6:,.0f} MB copied "
+                f"({rate:,.1f} MB/s)"
+            )
+
+    return progress
 
 
 def _incoming(store: RemoteStore, file: RemoteFile) -> Incoming:
