@@ -1,7 +1,11 @@
 """The delivery ledger: one manifest per file taken into raw, so each file is processed once.
 
 A manifest is written only after the raw copy is complete, so a crash replays a delivery and
-never skips one; the SHA-256 index makes a file that lands twice count once.
+never skips one; the SHA-256 index makes a file that lands twice count once. Files pushed into
+landing and files pulled from a server (:class:`Incoming`) take the same path: ``copy`` streams
+the file into raw as delivered, ``complete`` decrypts it if the dataset's :class:`Decrypt` step
+says so (the decrypted copy beside the original is what clean reads), checks it and records it,
+or quarantines it with the reason.
 """
 
 from __future__ import annotations
