@@ -25,6 +25,7 @@ pytest_plugins = [
     "adlake_tests.emulators.fixtures_ads",
     "adlake_tests.emulators.fixtures_sp",
     "adlake_tests.emulators.fixtures_meta",
+    "adlake_tests.emulators.fixtures_google_ads",
     "adlake_tests.servers.fixtures",
     "adlake_tests.webhook",
     "adlake_tests.pgp_keys",
