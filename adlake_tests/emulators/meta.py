@@ -8,57 +8,48 @@ parameters with JSON-string ``payload``/``session``, at most 10,000 rows per cal
 as lowercase hex SHA-256 except MADID and EXTERN_ID, ``{"error": {...}}`` bodies with codes
 100/190/2650, throttling codes 17/613/80003 with usage headers, operation_status 471 blocking
 uploads with subcode 1713230. Uploads apply at once (Meta takes up to 24 h).
+
+This module holds the server, its routes and knobs; the upload payloads (schemas, rows, hash
+checks, sessions) are :mod:`adlake_tests.emulators.meta_uploads`, the records they fill and the
+answer shapes (fields, errors, cursors) :mod:`adlake_tests.emulators.meta_records`.
 """
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 import re
-import secrets
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from adlake_tests.emulators.lwa import bearer
+from adlake_tests.emulators.meta_records import (
+    NORMAL,
+    EmulatedAudience,
+    GraphError,
+    Member,
+    Operation,
+    ReceivedBatch,
+    UploadSession,
+    cursor_audience_id,
+    describe_audience,
+    graph_error_body,
+    page_cursor,
+    select_fields,
+    trace_id,
+)
+from adlake_tests.emulators.meta_uploads import apply_upload
 from adlake_tests.emulators.server import EmulatorServer, Reply, Request, json_reply
 
 GRAPH_VERSION = "25.0"
 TEST_TOKEN = "EAAGadlakeTestSystemUserToken0000"
 TEST_AD_ACCOUNT = "1234567890123456"
-MAX_ROWS = 10_000
-MULTI_KEYS = frozenset(
-    re.findall(r"\w+", "EXTERN_ID EMAIL PHONE GEN DOBY DOBM DOBD LN FN FI CT ST ZIP MADID COUNTRY")
-)
-UNHASHED_KEYS = frozenset({"EXTERN_ID", "MADID"})
-SINGLE_KEY_SCHEMAS = {
-    "EMAIL_SHA256": "EMAIL",
-    "PHONE_SHA256": "PHONE",
-    "MOBILE_ADVERTISER_ID": "MADID",
-}
 CUSTOMER_FILE_SOURCES = (
     "BOTH_USER_AND_PARTNER_PROVIDED",
     "PARTNER_PROVIDED_ONLY",
     "USER_PROVIDED_ONLY",
-)
-# the fields of CustomAudience.json; requesting any other name is error 100
-AUDIENCE_FIELDS = frozenset(
-    re.findall(
-        r"\w+",
-        """account_id approximate_count_lower_bound approximate_count_upper_bound
-    customer_file_source data_source data_source_types datafile_custom_audience_uploading_status
-    delete_time
-    delivery_status description excluded_custom_audiences external_event_source
-    fields_violating_integrity_policy household_audience id included_custom_audiences
-    is_eligible_for_sac_campaigns is_household is_snapshot is_value_based lookalike_audience_ids
-    lookalike_spec messenger_marketing_messages_page name operation_status opt_out_link
-    owner_business page_deletion_marked_delete_time permission_for_actions pixel_id
-    regulated_audience_spec retention_days rev_share_policy_id rule rule_aggregation rule_v2
-    seed_audience sharing_status subtype time_content_updated time_created time_updated""",
-    )
 )
 # code -> (error_subcode, message, business-use-case type); Meta's rate-limiting page
 THROTTLES = {
@@ -75,97 +66,11 @@ THROTTLES = {
         "ads_management",
     ),
 }
-NORMAL = {"code": 200, "description": "Normal"}
 FLAGGED = {
     "code": 471,
     "description": "This audience is restricted: it may suggest information not permitted "
     "under our terms. Resolve the restrictions in Audience Manager.",
 }
-SHA256_HEX = re.compile(r"[0-9a-f]{64}")
-MIN_DELIVERABLE = 100
-
-Member = tuple[tuple[str, str], ...]
-Operation = Literal["add", "remove", "replace"]
-
-
-@dataclass(frozen=True)
-class ReceivedBatch:
-    """One accepted upload call: what it did, to which audience, with which rows."""
-
-    audience_id: str
-    operation: Operation
-    schema: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    session: dict[str, Any] | None
-    num_invalid_entries: int
-
-    @property
-    def row_count(self) -> int:
-        """How many rows the call carried."""
-        return len(self.rows)
-
-
-@dataclass
-class EmulatedAudience:
-    """A customer-file custom audience: its attributes and its members (identifier tuples)."""
-
-    audience_id: str
-    account_id: str
-    name: str
-    description: str
-    customer_file_source: str
-    time_created: int
-    time_updated: int
-    members: set[Member] = field(default_factory=set)
-    operation_status: dict[str, Any] = field(default_factory=lambda: dict(NORMAL))
-    sub_type: str | None = None  # HASHES_OR_USER_IDS or MULTI_HASHES after the first upload
-
-
-@dataclass
-class UploadSession:
-    """The batches of one ``session_id`` on one audience; a replace applies on the last one."""
-
-    session_id: int
-    operation: Operation
-    start_time: int
-    batch_seq: int = 0
-    num_received: int = 0
-    num_invalid_entries: int = 0
-    end_time: int | None = None
-    pending: set[Member] = field(default_factory=set)
-
-
-class GraphError(Exception):
-    """A Graph API error to answer: code, message and optional subcode / user texts."""
-
-    def __init__(self, code: int, message: str, subcode: int | None = None, **extra: Any):
-        super().__init__(message)
-        self.code, self.message, self.subcode, self.extra = code, message, subcode, extra
-
-
-def _trace_id() -> str:
-    return secrets.token_urlsafe(8)[:11]
-
-
-def _cursor(audience_id: str) -> str:
-    return base64.urlsafe_b64encode(audience_id.encode()).decode().rstrip("=")
-
-
-def _uncursor(cursor: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except ValueError as exc:
-        raise GraphError(100, f"(#100) Invalid cursor: {cursor}") from exc
-
-
-def _json_param(params: dict[str, Any], name: str) -> Any:
-    value = params.get(name)
-    if not isinstance(value, str):
-        return value
-    try:
-        return json.loads(value)
-    except ValueError as exc:
-        raise GraphError(100, f"(#100) Param {name} must be a JSON object") from exc
 
 
 class MetaEmulator(EmulatorServer):
@@ -235,7 +140,7 @@ class MetaEmulator(EmulatorServer):
             raise ValueError(f"throttle code must be one of {sorted(THROTTLES)}, not {code}")
         subcode, message, kind = THROTTLES[code]
         error = {"message": f"(#{code}) {message}", "type": "OAuthException", "code": code}
-        error |= {"error_subcode": subcode, "is_transient": True, "fbtrace_id": _trace_id()}
+        error |= {"error_subcode": subcode, "is_transient": True, "fbtrace_id": trace_id()}
         headers = self._usage_headers(self.ad_accounts[0], 100, kind, regain_minutes)
         if code == 613:
             headers["X-Ad-Account-Usage"] = json.dumps(
@@ -268,8 +173,8 @@ class MetaEmulator(EmulatorServer):
         """Graph's error shape for injected faults and unknown routes (5xx: code 2, transient)."""
         if status >= 500:
             message = "An unexpected error has occurred. Please retry your request later."
-            return self._error(2, message, is_transient=True)
-        return self._error(100, f"(#100) {message}")
+            return graph_error_body(2, message, is_transient=True)
+        return graph_error_body(100, f"(#100) {message}")
 
     def dispatch(self, request: Request) -> Reply:
         """Move a query ``access_token`` into the Authorization header before the base logs it."""
@@ -283,17 +188,10 @@ class MetaEmulator(EmulatorServer):
             request.headers["Authorization"] = f"Bearer {token[-1]}"
         reply = super().dispatch(request)
         reply.headers.setdefault("facebook-api-version", f"v{GRAPH_VERSION}")
-        reply.headers.setdefault("x-fb-trace-id", _trace_id())
+        reply.headers.setdefault("x-fb-trace-id", trace_id())
         return reply
 
     # plumbing
-
-    def _error(self, code: int, message: str, subcode: int | None = None, **extra: Any) -> Any:
-        error: dict[str, Any] = {"message": message, "type": "OAuthException", "code": code}
-        if subcode is not None:
-            error["error_subcode"] = subcode
-        error |= extra
-        return {"error": {**error, "fbtrace_id": _trace_id()}}
 
     def _usage_headers(
         self, account: str, percent: int, kind: str, regain: int = 0
@@ -325,7 +223,7 @@ class MetaEmulator(EmulatorServer):
                     payload = handler(request, match, params)
             except GraphError as exc:
                 status = 400
-                body = self._error(exc.code, exc.message, exc.subcode, **exc.extra)
+                body = graph_error_body(exc.code, exc.message, exc.subcode, **exc.extra)
                 headers = {}
                 if exc.code == 190:
                     headers["WWW-Authenticate"] = (
@@ -421,7 +319,7 @@ class MetaEmulator(EmulatorServer):
 
     def _list_audiences(self, request: Request, match: re.Match[str], params: dict) -> Any:
         account = self._account(request, match)
-        fields = self._fields(params)
+        fields = select_fields(params)
         try:
             limit = int(params.get("limit") or 25)
         except ValueError:
@@ -439,10 +337,13 @@ class MetaEmulator(EmulatorServer):
             end = self._position(ids, params["before"])
             start = max(start, end - limit)
         page = newest_first[start : min(end, start + limit)]
-        answer: dict[str, Any] = {"data": [self._describe(a, fields) for a in page]}
+        answer: dict[str, Any] = {"data": [describe_audience(a, fields) for a in page]}
         if not page:
             return answer
-        cursors = {"before": _cursor(page[0].audience_id), "after": _cursor(page[-1].audience_id)}
+        cursors = {
+            "before": page_cursor(page[0].audience_id),
+            "after": page_cursor(page[-1].audience_id),
+        }
         answer["paging"] = {"cursors": cursors}
         query = {"access_token": self._token(request, params) or "", "limit": limit}
         if "fields" in params:
@@ -455,60 +356,13 @@ class MetaEmulator(EmulatorServer):
         return answer
 
     def _position(self, ids: list[str], cursor: str) -> int:
-        audience_id = _uncursor(cursor)
+        audience_id = cursor_audience_id(cursor)
         if audience_id not in ids:
             raise GraphError(100, f"(#100) Invalid cursor: {cursor}")
         return ids.index(audience_id)
 
-    def _fields(self, params: dict[str, Any]) -> list[str]:
-        text = str(params.get("fields") or "id")
-        while "{" in text:  # sub-selections (operation_status{code}) return the whole object
-            stripped = re.sub(r"\{[^{}]*\}", "", text)
-            if stripped == text:
-                break
-            text = stripped
-        names = [name.strip() for name in text.split(",") if name.strip()]
-        for name in names:
-            if name not in AUDIENCE_FIELDS:
-                raise GraphError(
-                    100,
-                    f"(#100) Tried accessing nonexisting field ({name}) on node type "
-                    "(CustomAudience)",
-                )
-        return ["id", *[name for name in names if name != "id"]]
-
-    def _describe(self, audience: EmulatedAudience, fields: list[str]) -> dict[str, Any]:
-        size = len(audience.members)
-        small = size < MIN_DELIVERABLE
-        data_source = {"type": "UNKNOWN", "sub_type": "ANYTHING", "creation_params": "[]"}
-        if audience.sub_type:
-            data_source = {**data_source, "type": "FILE_IMPORTED", "sub_type": audience.sub_type}
-        held = {
-            "id": audience.audience_id,
-            "account_id": audience.account_id,
-            "name": audience.name,
-            "description": audience.description,
-            "subtype": "CUSTOM",
-            "customer_file_source": audience.customer_file_source,
-            "approximate_count_lower_bound": size,
-            "approximate_count_upper_bound": size,
-            "operation_status": dict(audience.operation_status),
-            "delivery_status": {
-                "code": 300 if small else 200,
-                "description": "This audience is too small to be used for ads."
-                if small
-                else "This audience is ready for use.",
-            },
-            "data_source": data_source,
-            "is_value_based": False,
-            "time_created": audience.time_created,
-            "time_updated": audience.time_updated,
-            "time_content_updated": audience.time_updated,
-        }
-        return {name: held[name] for name in fields if name in held}
-
     def _get_audience(self, request: Request, match: re.Match[str], params: dict) -> Any:
-        return self._describe(self._audience(request, match), self._fields(params))
+        return describe_audience(self._audience(request, match), select_fields(params))
 
     def _update_audience(self, request: Request, match: re.Match[str], params: dict) -> Any:
         audience = self._audience(request, match)
@@ -555,161 +409,4 @@ class MetaEmulator(EmulatorServer):
             raise self._unsupported(
                 "DELETE" if operation == "remove" else "POST", match["audience"]
             )
-        if audience.operation_status["code"] == 471:
-            raise GraphError(
-                100,
-                "Invalid parameter",
-                1713230,
-                error_user_title="Audience Upload Blocked",
-                error_user_msg="Before updating user memberships, you must resolve integrity "
-                "restrictions on this Data File Custom Audience. Go to Audience Manager to appeal "
-                "the restrictions or create a new audience with updated data",
-            )
-        payload = _json_param(params, "payload")
-        if not isinstance(payload, dict):
-            raise GraphError(100, "(#100) The parameter payload is required (a JSON object)")
-        schema, single = self._schema(payload.get("schema"))
-        rows = self._rows(payload.get("data"), schema, single)
-        session = _json_param(params, "session")
-        if operation == "replace" and session is None:
-            raise GraphError(100, "(#100) The parameter session is required")
-        sub_type = "HASHES_OR_USER_IDS" if single else "MULTI_HASHES"
-        if audience.sub_type and audience.sub_type != sub_type:
-            raise GraphError(
-                2650,
-                "(#2650) Failed to update the custom audience: This audience was created from "
-                f"data source FILE_IMPORTED.{audience.sub_type}, which does not support data "
-                f"source FILE_IMPORTED.{sub_type}.",
-            )
-        valid, samples = _validate(schema, rows)
-        state = self._session(audience.audience_id, session, operation)
-        received, invalid = len(rows), len(rows) - len(valid)
-        if state is not None:
-            state.num_received += received
-            state.num_invalid_entries += invalid
-            received, invalid = state.num_received, state.num_invalid_entries
-        audience.sub_type = sub_type
-        if operation == "add":
-            audience.members |= valid
-        elif operation == "remove":
-            audience.members -= valid
-        elif state is not None:
-            state.pending |= valid
-        if state is not None and session.get("last_batch_flag"):
-            state.end_time = self._now()
-            if operation == "replace":
-                audience.members, state.pending = state.pending, set()
-        audience.time_updated = self._now()
-        self.received.append(
-            ReceivedBatch(
-                audience.audience_id, operation, schema, rows, session, len(rows) - len(valid)
-            )
-        )
-        session_id = state.session_id if state else secrets.randbits(62)
-        return {
-            "audience_id": audience.audience_id,
-            "session_id": str(session_id),
-            "num_received": received,
-            "num_invalid_entries": invalid,
-            "invalid_entry_samples": samples,
-        }
-
-    def _schema(self, schema: Any) -> tuple[tuple[str, ...], bool]:
-        if isinstance(schema, str):
-            if schema not in SINGLE_KEY_SCHEMAS:
-                allowed = ", ".join([*SINGLE_KEY_SCHEMAS, "or a list of multi-key fields"])
-                raise GraphError(100, f"(#100) Invalid schema {schema!r}: use {allowed}")
-            return (SINGLE_KEY_SCHEMAS[schema],), True
-        if not isinstance(schema, list) or not schema:
-            raise GraphError(100, "(#100) payload.schema is required: a schema name or a key list")
-        unknown = [key for key in schema if key not in MULTI_KEYS]
-        if unknown:
-            allowed = ", ".join(sorted(MULTI_KEYS))
-            raise GraphError(100, f"(#100) Invalid schema keys {unknown}: allowed {allowed}")
-        if len(set(schema)) != len(schema):
-            raise GraphError(100, f"(#100) payload.schema repeats a key: {schema}")
-        return tuple(schema), False
-
-    def _rows(
-        self, data: Any, schema: tuple[str, ...], single: bool
-    ) -> tuple[tuple[Any, ...], ...]:
-        if not isinstance(data, list) or not data:
-            raise GraphError(100, "(#100) payload.data must be a non-empty list of rows")
-        if len(data) > MAX_ROWS:
-            raise GraphError(
-                100,
-                f"(#100) Too many rows in payload.data: {len(data)} given, at most {MAX_ROWS} "
-                "per request. Split the upload into several requests.",
-            )
-        rows = []
-        for index, row in enumerate(data):
-            if single and not isinstance(row, list):
-                row = [row]
-            if not isinstance(row, list) or len(row) != len(schema):
-                width = len(row) if isinstance(row, list) else "not a list"
-                raise GraphError(
-                    100,
-                    f"(#100) Row {index} of payload.data has {width} values but the schema "
-                    f"{list(schema)} has {len(schema)}",
-                )
-            rows.append(tuple(row))
-        return tuple(rows)
-
-    def _session(
-        self, audience_id: str, session: Any, operation: Operation
-    ) -> UploadSession | None:
-        if session is None:
-            return None
-        if not isinstance(session, dict):
-            raise GraphError(100, "(#100) Param session must be a JSON object")
-        session_id, seq = session.get("session_id"), session.get("batch_seq")
-        if not isinstance(session_id, int) or isinstance(session_id, bool) or session_id < 1:
-            raise GraphError(
-                100, f"(#100) session.session_id must be a positive integer: {session_id!r}"
-            )
-        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 1:
-            raise GraphError(100, f"(#100) session.batch_seq must be a positive integer: {seq!r}")
-        if not isinstance(session.get("last_batch_flag", False), bool):
-            raise GraphError(100, "(#100) session.last_batch_flag must be true or false")
-        state = self.sessions.get((audience_id, session_id))
-        if state is None:
-            if operation == "replace":  # a new replace session abandons an unfinished one
-                for (other_audience, _), other in self.sessions.items():
-                    open_replace = other.operation == "replace" and other.end_time is None
-                    if other_audience == audience_id and open_replace:
-                        other.end_time, other.pending = self._now(), set()
-            state = UploadSession(session_id, operation, self._now())
-            self.sessions[(audience_id, session_id)] = state
-        if state.operation != operation:
-            raise GraphError(100, f"(#100) Session {session_id} is a {state.operation} session")
-        if state.end_time is not None:
-            raise GraphError(100, f"(#100) Session {session_id} has ended; start a new session")
-        if seq <= state.batch_seq:
-            raise GraphError(
-                100, f"(#100) session.batch_seq {seq} must be greater than {state.batch_seq}"
-            )
-        state.batch_seq = seq
-        return state
-
-
-def _validate(schema: tuple[str, ...], rows: Iterable[tuple[Any, ...]]) -> tuple[set[Member], dict]:
-    """The members of the valid rows, and up to 10 samples (value -> reason) of invalid ones."""
-    valid: set[Member] = set()
-    samples: dict[str, str] = {}
-    for row in rows:
-        problem = None
-        for key, value in zip(schema, row, strict=True):
-            if not isinstance(value, str):
-                problem = (repr(value), f"{key}: value must be a string")
-            elif value and key not in UNHASHED_KEYS and not SHA256_HEX.fullmatch(value):
-                problem = (value, f"{key}: not a SHA-256 hash (64 lowercase hex characters)")
-            if problem:
-                break
-        member = tuple(sorted((k, v) for k, v in zip(schema, row, strict=True) if v))
-        if problem is None and not member:
-            problem = (json.dumps(list(row)), "row holds no identifier")
-        if problem is None:
-            valid.add(member)
-        elif len(samples) < 10:
-            samples[problem[0]] = problem[1]
-    return valid, samples
+        return apply_upload(audience, params, operation, self.sessions, self.received, self._now)
