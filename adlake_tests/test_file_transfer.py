@@ -20,6 +20,7 @@ from pyarrow import fs as pafs
 from adlake.config import LandingConfig
 from adlake.connectors.files.backends import s3_compatible_filesystem
 from adlake.connectors.files.decrypt import PgpDecrypt
+from adlake.connectors.files.errors import RemoteConnectError
 from adlake.connectors.files.remote import FileRules, RemoteStore
 from adlake.connectors.files.transfer import TransferSettings, pull_files
 from adlake.connectors.pgp import PgpKeys
@@ -292,3 +293,29 @@ def test_a_large_file_reports_its_progress_while_it_streams(
     progress = [line for line in lines if "MB copied" in line]
     assert progress, lines
     assert progress[-1].startswith(files[0].url) and "of 13 MB copied (" in progress[-1]
+
+
+def test_a_misspelt_folder_or_bucket_fails_instead_of_finding_nothing(
+    sftp_server: SftpServer, aws
+) -> None:
+    store = sftp_store(sftp_server)
+    with pytest.raises(RemoteConnectError, match="/outbound.*does not exist"):
+        store.list(FileRules("/outbound"))
+    fs = s3_compatible_filesystem(
+        endpoint_url=aws.endpoint_url,
+        region="us-east-1",
+        access_key_id="testing",
+        secret_access_key="testing",
+    )
+    s3 = RemoteStore(fs, "s3", "s3:/")
+    with pytest.raises(RemoteConnectError, match="partner-exprots.*does not exist"):
+        s3.list(FileRules("partner-exprots/orders"))
+    # an existing bucket whose prefix holds nothing yet simply has no files
+    assert s3.list(FileRules(f"{aws.bucket}/orders")) == ([], [])
+
+
+def test_encrypted_names_match_whatever_their_case(pgp_identities) -> None:
+    keys = PgpKeys(pgp_identities.ours.private, pgp_identities.ours.passphrase)
+    step = PgpDecrypt(keys, ["*.pgp"])
+    assert step.applies_to("ORDERS.CSV.PGP") and not step.applies_to("orders.csv")
+    assert step.plain_name("ORDERS.CSV.PGP") == "ORDERS.CSV"

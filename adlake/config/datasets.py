@@ -183,7 +183,7 @@ class PgpConfig(_Model):
     patterns: list[str] = Field(
         default_factory=lambda: ["*.pgp", "*.gpg", "*.asc"],
         min_length=1,
-        description="Globs of file names that are encrypted.",
+        description="Globs of file names that are encrypted (case does not matter).",
     )
     always: bool = Field(False, description="true: every file is encrypted, whatever its name.")
 

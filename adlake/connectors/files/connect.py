@@ -43,16 +43,11 @@ def base_url(source: FileSourceConfig) -> str:
     return "s3:/"
 
 
-def dataset_root(source: FileSourceConfig, dataset: FileDatasetConfig) -> str:
-    """The store path of a dataset's folder: absolute on SFTP, ``bucket/prefix`` otherwise."""
-    return _store_path(source, dataset.remote.path)
-
-
 def file_rules(source: FileSourceConfig, dataset: FileDatasetConfig) -> FileRules:
     """The rules that pick the dataset's files below its folder."""
     remote = dataset.remote
     return FileRules(
-        root=dataset_root(source, dataset),
+        root=_store_path(source, remote.path),
         include=tuple(remote.include),
         exclude=tuple(remote.exclude),
         recursive=remote.recursive,

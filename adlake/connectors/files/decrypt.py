@@ -6,12 +6,17 @@ used for every file of the run, and removed with it; a failure becomes the quara
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Callable, Sequence
 from typing import BinaryIO
 
 from adlake.config import PgpConfig
-from adlake.connectors.pgp import Decryptor, PgpError, PgpKeys, decrypted_name
+from adlake.connectors.pgp import (
+    Decryptor,
+    PgpError,
+    PgpKeys,
+    decrypted_name,
+    is_encrypted_name,
+)
 from adlake.lake.deliveries import DecryptFailed
 
 
@@ -32,7 +37,7 @@ class PgpDecrypt:
 
     def applies_to(self, name: str) -> bool:
         """Whether a file of this name is encrypted."""
-        return self.always or any(fnmatch.fnmatchcase(name, p) for p in self.patterns)
+        return self.always or is_encrypted_name(name, self.patterns)
 
     def plain_name(self, name: str) -> str:
         """The decrypted file's name: the PGP suffix removed."""

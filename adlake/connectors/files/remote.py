@@ -13,13 +13,13 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import Any, BinaryIO
+from typing import Any
 
 import fsspec
 from pyarrow import fs as pafs
 
 from adlake.config import LandingConfig
-from adlake.connectors.files.errors import remote_errors
+from adlake.connectors.files.errors import check_access, remote_errors
 from adlake.connectors.files.stats import RemoteStat, remote_stat
 from adlake.lake.landing import delivery_date, unplaced_reason
 
@@ -97,10 +97,17 @@ class RemoteStore:
         return f"{self.base_url}/{path.lstrip('/')}"
 
     def list(self, rules: FileRules) -> tuple[list[RemoteFile], list[Unplaced]]:
-        """The dataset's files, oldest first, and those whose date cannot be found."""
+        """The dataset's files, oldest first, and those whose date cannot be found.
+
+        An empty prefix of an existing bucket has no files; a missing SFTP folder, bucket or
+        container is a mistake in the configuration and fails with its name (never an endless
+        "no new files").
+        """
         root = rules.root.rstrip("/")
         with remote_errors(self.url(root)):
             if not self.fs.exists(root):
+                container = root if self.protocol == "sftp" else root.lstrip("/").split("/")[0]
+                check_access(self.fs, container, self.base_url)
                 return [], []
             found: dict[str, Any] = self.fs.find(
                 root, maxdepth=None if rules.recursive else 1, detail=True, withdirs=False
@@ -138,11 +145,6 @@ class RemoteStore:
             except FileNotFoundError:
                 return None
         return remote_stat(self.protocol, info)
-
-    def open(self, path: str) -> BinaryIO:
-        """A streaming reader of the file."""
-        with remote_errors(self.url(path)):
-            return self.fs.open(path, "rb")
 
     def remove(self, path: str) -> None:
         """Delete the file from the store."""
