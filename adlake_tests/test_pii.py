@@ -249,3 +249,14 @@ def test_python_twin_tolerates_every_unicode_form() -> None:
     config = sha256_config("last_name")
     assert pii.protect(composed, config) == pii.protect(decomposed, config)
     assert sql_normalized([composed, decomposed], config) == ["zoëångström"] * 2
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("+1 (650) 555-1212", "16505551212"), ("(206) 555-0134", "12065550134"), ("n/a", None)],
+)
+def test_phone_digits_format_is_e164_without_the_plus(value: str, expected: str | None) -> None:
+    # Meta matches SHA-256 of the digits with the country code and no '+' (specs README 2.6)
+    config = PiiConfig(policy="sha256", identifier="phone", phone_format="digits")
+    assert sql_normalized([value], config) == [expected]
+    assert pii.normalize(value, config) == expected

@@ -42,6 +42,12 @@ class PiiConfig(_Model):
     region: str = Field(
         "US", description="Phone numbers: ISO region of numbers written without a country code."
     )
+    phone_format: Literal["e164", "digits"] = Field(
+        "e164",
+        description="Phone numbers: what is hashed. e164 (+15551234567) matches Google, TikTok "
+        "and Amazon; digits (15551234567, no '+') is what Meta matches. Declare the column "
+        "twice (source: the same field) to have both.",
+    )
 
     @field_validator("region")
     @classmethod
@@ -62,6 +68,13 @@ class PiiConfig(_Model):
                 "add secret: <name> here and provide the key as ADLAKE_SECRET_<NAME> or in the "
                 "secrets file; or use policy sha256",
                 key="secret",
+            )
+        if self.phone_format != "e164" and self.identifier != "phone":
+            raise problem(
+                f"'phone_format' only applies to identifier 'phone', not '{self.identifier}'",
+                "remove phone_format, or set identifier: phone",
+                key="phone_format",
+                value=self.phone_format,
             )
         if self.policy != "hmac" and self.secret:
             raise problem(

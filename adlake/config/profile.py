@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 from adlake.config.base import Name, _Model
 from adlake.config.databases import DatabaseSourceConfig
 from adlake.config.datasets import DatasetConfig, PushSourceConfig
-from adlake.config.errors import problem
+from adlake.config.errors import did_you_mean, problem
 from adlake.config.files import (
     FILE_SOURCE_KINDS,
     AzureBlobSourceConfig,
@@ -20,6 +20,7 @@ from adlake.config.files import (
     SftpSourceConfig,
 )
 from adlake.config.pulls import AmazonAdsSourceConfig, PullSourceConfig, SellingPartnerSourceConfig
+from adlake.config.segments import DestinationConfig, SegmentConfig
 
 PROFILE_ENV_VAR = "ADLAKE_PROFILE"
 SourceConfig = Annotated[
@@ -134,6 +135,12 @@ class AdlakeConfig(_Model):
     engine: EngineConfig = Field(default_factory=EngineConfig, description="Engine limits.")
     sensors: SensorConfig = Field(default_factory=SensorConfig, description="Sensor pacing.")
     sources: dict[Name, SourceConfig] = Field(default_factory=dict, description="Sources by name.")
+    destinations: dict[Name, DestinationConfig] = Field(
+        default_factory=dict, description="Audience destinations (ad platforms, file drops)."
+    )
+    segments: dict[Name, SegmentConfig] = Field(
+        default_factory=dict, description="Audience segments in SQL over the catalog."
+    )
     base_dir: str = Field(
         ".", description="Folder relative paths resolve from (set by the loader)."
     )
@@ -146,6 +153,21 @@ class AdlakeConfig(_Model):
                 "add it; the README's 'aws profile' section has a complete example",
                 key="aws",
             )
+        return self
+
+    @model_validator(mode="after")
+    def _exports_name_destinations(self) -> AdlakeConfig:
+        for name, segment in self.segments.items():
+            for index, export in enumerate(segment.exports):
+                if export.destination not in self.destinations:
+                    known = ", ".join(sorted(self.destinations)) or "none declared"
+                    raise problem(
+                        f"no destination '{export.destination}' (destinations: {known})"
+                        + did_you_mean(export.destination, list(self.destinations)),
+                        "declare it under `destinations:` or correct the name",
+                        key=f"segments.{name}.exports.{index}.destination",
+                        value=export.destination,
+                    )
         return self
 
     def resolve(self, path: str) -> Path:
@@ -180,6 +202,8 @@ class AdlakeConfig(_Model):
         names |= {source.connection for source in self.database_sources().values()}
         for source in self.file_sources().values():
             names |= source.secret_names()
+        for destination in self.destinations.values():
+            names |= destination.secret_names()
         return names | self.pgp_secret_names()
 
     def pgp_secret_names(self) -> set[str]:

@@ -57,7 +57,8 @@ def normalize_sql(expr: str, config: PiiConfig) -> str:
     if identifier == "maid":
         return f"(CASE WHEN regexp_matches(lower({value}), '{_MAID}') THEN lower({value}) END)"
     if identifier == "phone":
-        return _phone_sql(value, config.region)
+        e164 = _phone_sql(value, config.region)
+        return f"ltrim({e164}, '+')" if config.phone_format == "digits" else e164
     return value
 
 
@@ -150,7 +151,8 @@ def normalize(value: str | None, config: PiiConfig) -> str | None:
         text = text.lower()
         return text if re.match(_MAID, text) else None
     if identifier == "phone":
-        return _phone_python(text, config.region)
+        e164 = _phone_python(text, config.region)
+        return e164.lstrip("+") if e164 and config.phone_format == "digits" else e164
     return text
 
 
