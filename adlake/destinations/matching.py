@@ -1,0 +1,77 @@
+"""Match keys per platform: normalize a clear value the platform's way and SHA-256 it.
+
+The clean zone holds adlake's canonical hashes (see :mod:`adlake.transform.pii`): e-mail trimmed
+and lower-cased, phone as E.164 with '+', names as lower-case letters, zip as 5 digits. Those
+are what Google, TikTok and Amazon match on; Meta hashes the phone without '+', which the
+segment supplies as ``phone_digits`` (a clean column with ``phone_format: digits``). A value that
+already is lower-case SHA-256 hex is passed through untouched; a clear value (zip, country,
+maid, external id, or any identifier of a segment over clear test data) is normalized by the
+platform's published rules (shared/specs/README.md sections 2.6-2.8) and hashed when the
+platform wants it hashed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+
+from adlake.config import PiiConfig
+from adlake.transform import pii
+
+SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
+# Meta's SDK strips these around every value before normalising
+_META_STRIP = " \t\r\n\x00\x0b."
+
+
+def is_sha256(value: str) -> bool:
+    """Whether ``value`` already is a lower-case SHA-256 hex digest."""
+    return bool(SHA256_HEX.match(value))
+
+
+def sha256_hex(text: str) -> str:
+    """Lower-case hex SHA-256 of UTF-8 text."""
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def hashed(value: str | None, normalize: Callable[[str], str | None]) -> str | None:
+    """The match key of ``value``: passed through when hashed, else normalized and hashed."""
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    if is_sha256(text):
+        return text
+    normalized = normalize(text)
+    return sha256_hex(normalized) if normalized else None
+
+
+def _canonical(identifier: str, **options: str) -> Callable[[str], str | None]:
+    config = PiiConfig(policy="sha256", identifier=identifier, **options)  # type: ignore[arg-type]
+    return lambda text: pii.normalize(text, config)
+
+
+email = _canonical("email")
+phone_e164 = _canonical("phone")
+phone_digits = _canonical("phone", phone_format="digits")
+first_name = _canonical("first_name")
+last_name = _canonical("last_name")
+zip_code = _canonical("zip")
+
+
+def maid(value: str) -> str | None:
+    """A mobile advertising id as platforms match it unhashed: trimmed, lower case."""
+    text = value.strip().lower()
+    return text or None
+
+
+def country(value: str) -> str | None:
+    """ISO 3166-1 alpha-2, lower case (Meta hashes it; Google wants it clear in upper case)."""
+    text = re.sub(r"[^a-z]", "", value.strip().lower())
+    return text if len(text) == 2 else None
+
+
+def meta_clean(value: str) -> str:
+    """Strip what Meta's SDK strips around a value before normalising it."""
+    return value.strip(_META_STRIP)
