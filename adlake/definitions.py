@@ -11,6 +11,7 @@ from adlake.assets.files import build_file_defs
 from adlake.assets.policies import apply_freshness
 from adlake.assets.pulls import build_pull_defs
 from adlake.assets.raw import build_raw_defs
+from adlake.assets.segments import build_segment_defs
 from adlake.config import load_config
 from adlake.resources import build_resources
 from adlake.schedules.databases import build_database_schedules
@@ -34,6 +35,7 @@ def defs() -> dg.Definitions:
         build_clean_defs(config),
         build_catalog_defs(config),
         build_database_defs(config),
+        build_segment_defs(config),
         build_database_schedules(config),
         build_landing_sensors(config),
         build_automation_sensors(config.sensors.interval_seconds),

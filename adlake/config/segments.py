@@ -78,7 +78,7 @@ class SegmentConfig(_Model):
     )
     consent: dict[Name, str] = Field(
         default_factory=dict,
-        description="Consent purpose -> boolean result column, e.g. {ad_personalization: opted_in}.",
+        description="Consent purpose -> boolean result column, e.g. {ad_personalization: ok}.",
     )
     schedule: str | None = Field(
         None, description="Cron of the segment refresh (default: eager, when its inputs change)."

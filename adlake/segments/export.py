@@ -83,7 +83,7 @@ def run_export(
         if dry_run:
             return _report(plan, None, dry_run=True)
         for name, table in tables.items():
-            _write(lake, f"{folder}/plan_{name}.parquet", table)
+            write_parquet(lake, f"{folder}/plan_{name}.parquet", table)
         _save_plan(lake, folder, plan)
     if not plan.get("finished"):
         _send_plan(lake, folder, plan, segment, export, destination, progress)
@@ -116,7 +116,7 @@ def _send_plan(
     )
     _save_plan(lake, folder, plan)
     for op in plan["ops"]:
-        table = _read(lake, f"{folder}/plan_{op}.parquet")
+        table = read_parquet(lake, f"{folder}/plan_{op}.parquet")
         count = math.ceil(table.num_rows / destination.batch_size)
         acked: list[int] = plan["acked"].setdefault(op, [])
         for index, batch in enumerate(_batches(table, destination.batch_size)):
@@ -151,7 +151,7 @@ def _new_plan(
 ) -> tuple[dict[str, Any], dict[str, pa.Table]]:
     """The plan of a delivery and its member tables, after the guards passed."""
     target, excluded = _with_consent(members, export.purpose)
-    delivered = _read(lake, f"{folder}/delivered.parquet")
+    delivered = read_parquet(lake, f"{folder}/delivered.parquet")
     minimum = destination.min_members if export.min_members is None else export.min_members
     if target.num_rows < minimum:
         raise ExportRefused(
@@ -235,14 +235,16 @@ def _batches(table: pa.Table, size: int) -> Iterator[list[Member]]:
         yield chunk
 
 
-def _read(lake: Lake, path: str) -> pa.Table:
+def read_parquet(lake: Lake, path: str) -> pa.Table:
+    """A Parquet file of the lake; an empty ``member`` table when it does not exist."""
     if not lake.exists(path):
         return pa.table({"member": pa.array([], pa.string())})
     with lake.filesystem.open_input_file(lake.full(path)) as handle:
         return pq.read_table(handle)
 
 
-def _write(lake: Lake, path: str, table: pa.Table) -> None:
+def write_parquet(lake: Lake, path: str, table: pa.Table) -> None:
+    """Write ``table`` to ``path`` atomically (zstd Parquet)."""
     with lake.open_atomic(path) as out:
         pq.write_table(table, out, compression="zstd")
 
