@@ -42,7 +42,16 @@ def specs_by_key(defs: dg.Definitions) -> dict[dg.AssetKey, dg.AssetSpec]:
 
 def test_asset_keys_are_raw_clean_catalog_for_every_dataset(adlake_defs: dg.Definitions) -> None:
     expected = {key(layer, s, d) for layer in LAYERS for s, d in ALL}
+    expected.add(dg.AssetKey(["segments", "opted_in_contacts"]))
     assert set(adlake_defs.resolve_all_asset_keys()) == expected
+
+
+def test_the_sample_segment_follows_the_catalog_table_it_reads(
+    adlake_defs: dg.Definitions,
+) -> None:
+    spec = specs_by_key(adlake_defs)[dg.AssetKey(["segments", "opted_in_contacts"])]
+    assert {dep.asset_key for dep in spec.deps} == {key("catalog", "crm", "contacts")}
+    assert spec.group_name == "audiences"
 
 
 def test_each_layer_depends_on_the_one_before(adlake_defs: dg.Definitions) -> None:
@@ -61,6 +70,7 @@ def test_each_layer_depends_on_the_one_before(adlake_defs: dg.Definitions) -> No
 
 def test_assets_are_grouped_by_source(adlake_defs: dg.Definitions) -> None:
     groups = {spec.key: spec.group_name for spec in adlake_defs.resolve_all_asset_specs()}
+    groups.pop(dg.AssetKey(["segments", "opted_in_contacts"]))
     assert groups == {key(layer, s, d): s for layer in LAYERS for s, d in ALL}
 
 
@@ -69,6 +79,9 @@ def test_every_asset_has_daily_utc_partitions_through_today(
 ) -> None:
     today = datetime.now(tz=UTC).date().isoformat()
     for spec in adlake_defs.resolve_all_asset_specs():
+        if spec.key.path[0] in ("segments", "exports"):  # a whole audience, not a day
+            assert spec.partitions_def is None
+            continue
         partitions = spec.partitions_def
         if isinstance(partitions, dg.MultiPartitionsDefinition):  # pulled: day x account
             partitions = partitions.get_partitions_def_for_dimension("date")
