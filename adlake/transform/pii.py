@@ -9,6 +9,7 @@ masks quarantined values.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import re
@@ -27,6 +28,7 @@ _EXTENSION = r"\s*(ext\.?|extension|x|#)\s*[0-9]{1,6}\s*$"
 _E164 = r"^\+[1-9][0-9]{7,14}$"
 
 
+@functools.cache
 def _phone_rules(region: str) -> tuple[str, str, tuple[int, ...], str]:
     """Country calling code, trunk prefix, national lengths and international prefix of a region.
 
