@@ -26,6 +26,7 @@ ORDERS = ("sources", "seller", "reports", "orders")
 ORDERS_KEY = "sources.seller.reports.orders"
 
 Mutation = Callable[[dict[str, Any]], None]
+SEGMENT = {"sql": "SELECT email FROM crm.contacts", "identifiers": {"email": "email"}}
 
 
 def database(**table: Any) -> dict[str, Any]:
@@ -81,6 +82,18 @@ def put(*path: str, value: Any) -> Mutation:
     return lambda data: _at(data, path[:-1]).__setitem__(path[-1], value)
 
 
+def audience(segment: dict[str, Any]) -> Mutation:
+    """Declare a Meta destination ``meta`` and the segment ``buyers``."""
+
+    def mutate(data: dict[str, Any]) -> None:
+        data["destinations"] = {
+            "meta": {"kind": "meta", "ad_account_id": "act_1", "access_token": "meta_token"}
+        }
+        data["segments"] = {"buyers": segment}
+
+    return mutate
+
+
 def remove(*path: str) -> Mutation:
     """Delete the key at ``path``."""
     return lambda data: _at(data, path[:-1]).pop(path[-1])
@@ -108,6 +121,24 @@ MISTAKES: list[Any] = [
         "sources.partner.private_key",
         ["exactly one of 'password' and 'private_key'", "names of secrets"],
         id="sftp-two-credentials",
+    ),
+    pytest.param(
+        audience({**SEGMENT, "exports": [{"destination": "metta"}]}),
+        "segments.buyers.exports[0].destination",
+        ["no destination 'metta'", "did you mean 'meta'", "declare it under `destinations:`"],
+        id="export-to-unknown-destination",
+    ),
+    pytest.param(
+        audience({**SEGMENT, "exports": [{"destination": "meta", "purpose": "ads"}]}),
+        "segments.buyers.exports[0].purpose",
+        ["purpose 'ads' has no consent column", "add consent: {ads: <boolean column>}"],
+        id="export-purpose-without-consent",
+    ),
+    pytest.param(
+        audience({**SEGMENT, "identifiers": {"mail": "email"}}),
+        "segments.buyers.identifiers.mail",
+        ["'email'"],
+        id="segment-unknown-identifier",
     ),
     pytest.param(
         put("sources", "partner", value=sftp(remote={"after": "move"})),

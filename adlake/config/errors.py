@@ -57,7 +57,7 @@ def format_validation_error(file: Path, exc: ValidationError, root: type[BaseMod
         loc = _clean_loc(error["loc"])
         ctx = error.get("ctx") or {}
         if error["type"] == PROBLEM and ctx.get("key"):
-            loc = loc + tuple(str(ctx["key"]).split("."))
+            loc = loc + tuple(int(p) if p.isdigit() else p for p in str(ctx["key"]).split("."))
         key = dotted(_without_tags(root, loc))
         if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             key += "." + str(ctx.get("discriminator", "'kind'")).strip("'")

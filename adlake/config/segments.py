@@ -156,25 +156,6 @@ class GoogleAdsDestinationConfig(_Model):
         return {self.developer_token, self.oauth}
 
 
-class AmazonAudienceDestinationConfig(_Model):
-    """Amazon Ads advertiser audiences built from hashed records (DSP audiences)."""
-
-    kind: Literal["amazon_ads"]
-    advertiser_id: str = Field(description="DSP advertiser id the audiences belong to.")
-    profile_id: str = Field(description="Ads profile id sent as Amazon-Advertising-API-Scope.")
-    region: Literal["NA", "EU", "FE"] = Field("NA", description="Ads API region.")
-    credentials: str = Field(
-        description="Name of the secret holding the LWA credentials as JSON "
-        '{"client_id","client_secret","refresh_token"}.',
-    )
-    endpoint: str | None = Field(None, description="Ads API base URL (default: the region's).")
-    token_url: str | None = Field(None, description="LWA token URL (default: the region's).")
-
-    def secret_names(self) -> set[str]:
-        """Names of the secrets this destination reads."""
-        return {self.credentials}
-
-
 class FileDropDestinationConfig(_Model):
     """CSV files with a manifest dropped on S3 or SFTP, the way onboarders receive audiences."""
 
@@ -214,8 +195,7 @@ class FileDropDestinationConfig(_Model):
 DestinationConfig = Annotated[
     MetaDestinationConfig
     | GoogleAdsDestinationConfig
-    | AmazonAudienceDestinationConfig
     | FileDropDestinationConfig,
     Field(discriminator="kind"),
 ]
-DESTINATION_KINDS = ("meta", "google_ads", "amazon_ads", "file_drop")
+DESTINATION_KINDS = ("meta", "google_ads", "file_drop")
