@@ -22,6 +22,7 @@ LIBRARY = [
     "config",
     "pulls",
     "databases",
+    "segments",
 ]
 LIBRARY_EXTRA = ["notify", "iam.py"]
 
