@@ -1,0 +1,106 @@
+"""Acceptance: a 250,000-member segment exported, then 5% churn sends only the adds and removes.
+
+The segment is read from clean Parquet by its SQL; each destination is a real server (the SFTP
+server for the file drop, the platform emulators for the ad platforms) and the test reads back
+what it holds, not only what adlake reports.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from adlake.config.segments import ExportConfig, FileDropDestinationConfig, SegmentConfig
+from adlake.destinations import open_destination
+from adlake.lake import Lake
+from adlake.segments.export import run_export
+from adlake.segments.members import segment_members
+from adlake_tests.servers.sftp import SftpServer
+
+MEMBERS = 250_000
+CHURN = MEMBERS // 20
+SEGMENT = SegmentConfig(
+    sql="SELECT email, phone_digits, phone FROM crm.contacts WHERE lifetime_value > 100",
+    identifiers={"email": "email", "phone": "phone", "phone_digits": "phone_digits"},
+)
+
+
+def sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def write_clean(lake: Lake, start: int) -> None:
+    """Clean crm.contacts: MEMBERS high-value contacts from ``start`` and as many low-value."""
+    numbers = range(start, start + MEMBERS)
+    low = range(10_000_000, 10_000_000 + MEMBERS)
+    table = pa.table(
+        {
+            "email": [sha(f"user{n}@example.com") for n in (*numbers, *low)],
+            "phone": [sha(f"+1206{n:07d}") for n in (*numbers, *low)],
+            "phone_digits": [sha(f"1206{n:07d}") for n in (*numbers, *low)],
+            "lifetime_value": [250.0] * MEMBERS + [5.0] * MEMBERS,
+        }
+    )
+    path = Path(lake.full("clean/crm/contacts/dt=2026-01-01/part-0.parquet"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+
+
+def delivered_emails(root: Path) -> set[str]:
+    """The audience an onboarder rebuilds from every manifest's parts, in order."""
+    audience: set[str] = set()
+    for folder in sorted(root.iterdir()):
+        manifest = json.loads((folder / "manifest.json").read_text())
+        for part in manifest["files"]:
+            rows = csv.DictReader(io.StringIO((folder / part["name"]).read_text()))
+            emails = {row["email"] for row in rows}
+            audience = audience - emails if part["op"] == "remove" else audience | emails
+    return audience
+
+
+def test_250k_members_then_five_percent_churn(sftp_server: SftpServer, tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    config = FileDropDestinationConfig(
+        kind="file_drop",
+        target="sftp",
+        url=f"sftp://{sftp_server.host}:{sftp_server.port}/drops",
+        credentials="sftp",
+        known_hosts=str(sftp_server.known_hosts),
+        rows_per_file=100_000,
+    )
+    secrets = {
+        "sftp": json.dumps(
+            {"username": sftp_server.username, "private_key": sftp_server.client_private_key}
+        )
+    }
+    export = ExportConfig(destination="onboarder")
+
+    def deliver():  # noqa: ANN202
+        members = segment_members(lake, [("crm", "contacts")], "high_value", SEGMENT)
+        return run_export(
+            lake,
+            "high_value",
+            "onboarder",
+            members,
+            export,
+            open_destination(config, secrets.__getitem__),
+        )
+
+    write_clean(lake, start=0)
+    first = deliver()
+    assert (first.target, first.added, first.removed) == (MEMBERS, MEMBERS, 0)
+    write_clean(lake, start=CHURN)  # the first 5% left, as many joined
+    second = deliver()
+    assert (second.added, second.removed) == (CHURN, CHURN)
+    drops = sftp_server.root / "drops" / "high_value"
+    [_, newest] = sorted(drops.iterdir())
+    manifest = json.loads((newest / "manifest.json").read_text())
+    assert manifest["rows"] == {"add": CHURN, "remove": CHURN, "replace": 0}
+    expected = {sha(f"user{n}@example.com") for n in range(CHURN, CHURN + MEMBERS)}
+    assert delivered_emails(drops) == expected
