@@ -9,12 +9,14 @@ dated by a ``%Y%m%d`` date in their names, and PGP keys named ``orders_pgp_key``
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from adlake.config.segments import FileDropDestinationConfig
 from adlake.connectors.files.backends import sftp_filesystem
 from adlake.connectors.files.remote import RemoteStore
 from adlake_tests.servers.sftp import SftpServer
@@ -104,3 +106,19 @@ def write_project(
         monkeypatch.setenv(f"ADLAKE_SECRET_{name.upper()}", value)
     monkeypatch.setenv("ADLAKE_CONFIG", str(file))
     return file
+
+
+def sftp_drop(
+    server: SftpServer, rows_per_file: int = 1_000_000
+) -> tuple[FileDropDestinationConfig, dict[str, str]]:
+    """A file-drop destination on the test server's ``/drops``, and the secret it names."""
+    config = FileDropDestinationConfig(
+        kind="file_drop",
+        target="sftp",
+        url=f"sftp://{server.host}:{server.port}/drops",
+        credentials="onboarder_sftp",
+        known_hosts=str(server.known_hosts),
+        rows_per_file=rows_per_file,
+    )
+    secret = json.dumps({"username": server.username, "private_key": server.client_private_key})
+    return config, {"onboarder_sftp": secret}

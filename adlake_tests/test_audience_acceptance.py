@@ -16,11 +16,12 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from adlake.config.segments import ExportConfig, FileDropDestinationConfig, SegmentConfig
+from adlake.config.segments import ExportConfig, SegmentConfig
 from adlake.destinations import open_destination
 from adlake.lake import Lake
 from adlake.segments.export import run_export
 from adlake.segments.members import segment_members
+from adlake_tests.file_sources import sftp_drop
 from adlake_tests.servers.sftp import SftpServer
 
 MEMBERS = 250_000
@@ -66,19 +67,7 @@ def delivered_emails(root: Path) -> set[str]:
 
 def test_250k_members_then_five_percent_churn(sftp_server: SftpServer, tmp_path: Path) -> None:
     lake = Lake(tmp_path / "lake")
-    config = FileDropDestinationConfig(
-        kind="file_drop",
-        target="sftp",
-        url=f"sftp://{sftp_server.host}:{sftp_server.port}/drops",
-        credentials="sftp",
-        known_hosts=str(sftp_server.known_hosts),
-        rows_per_file=100_000,
-    )
-    secrets = {
-        "sftp": json.dumps(
-            {"username": sftp_server.username, "private_key": sftp_server.client_private_key}
-        )
-    }
+    config, secrets = sftp_drop(sftp_server, rows_per_file=100_000)
     export = ExportConfig(destination="onboarder")
 
     def deliver():  # noqa: ANN202

@@ -21,6 +21,7 @@ from adlake.destinations import open_destination
 from adlake.lake import Lake
 from adlake.segments.export import run_export
 from adlake_tests.conftest import AwsTestAccount
+from adlake_tests.file_sources import sftp_drop
 from adlake_tests.servers.sftp import SftpServer
 
 
@@ -40,19 +41,6 @@ def members(numbers: range) -> pa.Table:
     )
 
 
-def sftp_destination(server: SftpServer) -> tuple[FileDropDestinationConfig, dict[str, str]]:
-    config = FileDropDestinationConfig(
-        kind="file_drop",
-        target="sftp",
-        url=f"sftp://{server.host}:{server.port}/drops",
-        credentials="onboarder_sftp",
-        known_hosts=str(server.known_hosts),
-        rows_per_file=400,
-    )
-    secret = json.dumps({"username": server.username, "private_key": server.client_private_key})
-    return config, {"onboarder_sftp": secret}
-
-
 def read_delivery(folder: Path) -> tuple[dict, dict[str, list[dict[str, str]]]]:
     manifest = json.loads((folder / "manifest.json").read_text())
     parts = {
@@ -69,7 +57,7 @@ def test_sftp_drop_writes_hashed_parts_then_the_manifest(
     sftp_server: SftpServer, tmp_path: Path
 ) -> None:
     lake = Lake(tmp_path / "lake")
-    config, secrets = sftp_destination(sftp_server)
+    config, secrets = sftp_drop(sftp_server, rows_per_file=400)
     export = ExportConfig(destination="onboarder", audience="Loyal buyers")
     first = run_export(
         lake,
