@@ -193,9 +193,7 @@ class FileDropDestinationConfig(_Model):
 
 
 DestinationConfig = Annotated[
-    MetaDestinationConfig
-    | GoogleAdsDestinationConfig
-    | FileDropDestinationConfig,
+    MetaDestinationConfig | GoogleAdsDestinationConfig | FileDropDestinationConfig,
     Field(discriminator="kind"),
 ]
 DESTINATION_KINDS = ("meta", "google_ads", "file_drop")
