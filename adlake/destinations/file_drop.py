@@ -34,14 +34,6 @@ from adlake.destinations.base import (
     State,
 )
 
-_HASHED = {
-    "email": matching.email,
-    "phone": matching.phone_e164,
-    "phone_digits": matching.phone_digits,
-    "first_name": matching.first_name,
-    "last_name": matching.last_name,
-    "zip": matching.zip_code,
-}
 _PART_NAMES = {"add": "add", "remove": "remove", "replace": "full"}
 
 
@@ -124,7 +116,7 @@ class FileDropDestination:
     def _value(self, field: str, value: str | None) -> str | None:
         if value is None or not self.config.hash_identifiers:
             return value
-        normalize = _HASHED.get(field)
+        normalize = matching.NORMALIZERS.get(field)
         if normalize is not None:
             return matching.hashed(value, normalize)
         if field == "country":

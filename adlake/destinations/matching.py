@@ -60,6 +60,17 @@ last_name = _canonical("last_name")
 zip_code = _canonical("zip")
 
 
+# the canonical normalizer of each hashed identifier, as the clean zone applies it
+NORMALIZERS: dict[str, Callable[[str], str | None]] = {
+    "email": email,
+    "phone": phone_e164,
+    "phone_digits": phone_digits,
+    "first_name": first_name,
+    "last_name": last_name,
+    "zip": zip_code,
+}
+
+
 def maid(value: str) -> str | None:
     """A mobile advertising id as platforms match it unhashed: trimmed, lower case."""
     text = value.strip().lower()
