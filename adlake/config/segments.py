@@ -133,6 +133,29 @@ class MetaDestinationConfig(_Model):
         return {self.access_token}
 
 
+class GoogleAdsDestinationConfig(_Model):
+    """Google Ads Customer Match user lists of one customer account."""
+
+    kind: Literal["google_ads"]
+    customer_id: str = Field(pattern=r"^[0-9]{10}$", description="Customer id, 10 digits.")
+    login_customer_id: str | None = Field(
+        None, pattern=r"^[0-9]{10}$", description="Manager account id, when going through one."
+    )
+    developer_token: str = Field(description="Name of the secret holding the developer token.")
+    oauth: str = Field(
+        description="Name of the secret holding the OAuth2 credentials as JSON "
+        '{"client_id","client_secret","refresh_token"}.',
+    )
+    token_url: str = Field("https://oauth2.googleapis.com/token", description="OAuth2 token URL.")
+    endpoint: str = Field("https://googleads.googleapis.com", description="REST base URL.")
+    api_version: str = Field("v25", description="Google Ads API version.")
+    membership_days: int = Field(540, ge=0, le=540, description="Membership life span.")
+
+    def secret_names(self) -> set[str]:
+        """Names of the secrets this destination reads."""
+        return {self.developer_token, self.oauth}
+
+
 class FileDropDestinationConfig(_Model):
     """CSV files with a manifest dropped on S3 or SFTP, the way onboarders receive audiences."""
 
@@ -170,7 +193,7 @@ class FileDropDestinationConfig(_Model):
 
 
 DestinationConfig = Annotated[
-    MetaDestinationConfig | FileDropDestinationConfig,
+    MetaDestinationConfig | GoogleAdsDestinationConfig | FileDropDestinationConfig,
     Field(discriminator="kind"),
 ]
-DESTINATION_KINDS = ("meta", "file_drop")
+DESTINATION_KINDS = ("meta", "google_ads", "file_drop")

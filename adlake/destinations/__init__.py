@@ -37,6 +37,10 @@ def open_destination(config, secret: Callable[[str], str]) -> Destination:  # no
         from adlake.destinations.meta import MetaDestination
 
         return MetaDestination(config, secret)
+    if kind == "google_ads":
+        from adlake.destinations.google_ads import GoogleAdsDestination
+
+        return GoogleAdsDestination(config, secret)
     if kind == "file_drop":
         from adlake.destinations.file_drop import FileDropDestination
 

@@ -100,4 +100,12 @@ class Destination(Protocol):
 
 
 class DestinationError(RuntimeError):
-    """A platform refused the audience in a way retrying will not fix; the message says why."""
+    """A platform refused the audience in a way retrying will not fix; the message says why.
+
+    ``restart`` means the platform dropped what it had acknowledged (a failed job): the next
+    run sends the whole delivery again instead of resuming it.
+    """
+
+    def __init__(self, message: str, *, restart: bool = False) -> None:
+        super().__init__(message)
+        self.restart = restart

@@ -23,7 +23,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from adlake.config.segments import ExportConfig
-from adlake.destinations.base import AudienceSpec, BatchInfo, Destination, Member
+from adlake.destinations.base import (
+    AudienceSpec,
+    BatchInfo,
+    Destination,
+    DestinationError,
+    Member,
+)
 from adlake.lake import Lake
 from adlake.lake.zones import Zone
 from adlake.segments.members import CONSENT_PREFIX
@@ -110,6 +116,24 @@ def _send_plan(
     progress: Progress,
 ) -> None:
     """Send every batch not yet acknowledged, then finish; ``plan.json`` follows each step."""
+    try:
+        _send_batches(lake, folder, plan, segment, export, destination, progress)
+    except DestinationError as exc:
+        if exc.restart:  # the platform dropped the acknowledged batches: send them all again
+            plan["acked"] = {}
+            _save_plan(lake, folder, plan)
+        raise
+
+
+def _send_batches(
+    lake: Lake,
+    folder: str,
+    plan: dict[str, Any],
+    segment: str,
+    export: ExportConfig,
+    destination: Destination,
+    progress: Progress,
+) -> None:
     name = export.audience or segment
     destination.prepare(
         AudienceSpec(name=name, description=f"adlake segment {segment}"), plan["state"]

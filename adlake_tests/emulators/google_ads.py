@@ -56,6 +56,9 @@ from adlake_tests.emulators.server import EmulatorServer, Reply, Request, json_r
 TEST_ACCESS_TOKEN = "ya29.adlake-test-oauth-access-token"
 TEST_DEVELOPER_TOKEN = "adlake-test-developer-token"
 TEST_CUSTOMER_ID = "1234567890"
+TEST_CLIENT_ID = "adlake-test.apps.googleusercontent.com"
+TEST_CLIENT_SECRET = "adlake-test-client-secret"
+TEST_REFRESH_TOKEN = "1//adlake-test-refresh-token"
 
 FAILURE_REASONS = frozenset(
     {
@@ -116,6 +119,7 @@ class GoogleAdsEmulator(EmulatorServer):
         self.route("POST", job + r":addOperations", self._add_operations)
         self.route("POST", job + r":run", self._run_job)
         self.route("GET", r"/v25/(?P<name>customers/(?P<cid>\d+)/operations/[\w-]+)", self._poll)
+        self.route("POST", r"/token", self._token)
 
     # ---- knobs and assertions -------------------------------------------------------------
 
@@ -138,6 +142,26 @@ class GoogleAdsEmulator(EmulatorServer):
     def identifiers(self, user_list: str, kind: str = "hashedEmail") -> set[str]:
         """Every identifier of one kind the list holds (addressInfo: 'fn:ln:country:postal')."""
         return {value for user in self.members(user_list) for k, value in user if k == kind}
+
+    @property
+    def token_url(self) -> str:
+        """The OAuth2 token endpoint (Google's ``https://oauth2.googleapis.com/token``)."""
+        return f"{self.base_url}/token"
+
+    def _token(self, request: Request, match: re.Match[str]) -> Reply:
+        """OAuth2 refresh-token grant of the test client: the test access token, 3599 s."""
+        form = request.form()
+        known = (
+            form.get("grant_type") == "refresh_token"
+            and form.get("client_id") == TEST_CLIENT_ID
+            and form.get("client_secret") == TEST_CLIENT_SECRET
+            and form.get("refresh_token") == TEST_REFRESH_TOKEN
+        )
+        if not known:
+            body = {"error": "invalid_grant", "error_description": "Bad Request"}
+            return json_reply(400, body)
+        token = {"access_token": TEST_ACCESS_TOKEN, "expires_in": 3599, "token_type": "Bearer"}
+        return json_reply(200, token)
 
     # ---- error shape ------------------------------------------------------------------------
 

@@ -115,13 +115,35 @@ class EmulatedJob:
 
 
 def apply_operations(members: list[User], operations: list[tuple[str, User]]) -> None:
-    """Change a list's membership in place by a succeeded job's operations, in order."""
+    """Change a list's membership in place by a succeeded job's operations, in order.
+
+    An index from identifier to user keeps this linear in the number of operations.
+    """
+    users: dict[int, User] = dict(enumerate(members))
+    index: dict[tuple[str, str], int] = {ident: n for n, u in users.items() for ident in u}
+    next_id = len(users)
+
+    def overlapping(user: User) -> set[int]:
+        return {index[ident] for ident in user if ident in index}
+
+    def drop(ids: set[int]) -> None:
+        for n in ids:
+            for ident in users.pop(n):
+                if index.get(ident) == n:
+                    del index[ident]
+
     for kind, user in operations:
         if kind == "removeAll":
-            members.clear()
+            users.clear()
+            index.clear()
         elif kind == "remove":
-            members[:] = [m for m in members if not m & user]
+            drop(overlapping(user))
         else:
-            overlapping = [m for m in members if m & user]
-            merged = frozenset(user.union(*overlapping))
-            members[:] = [m for m in members if not m & user] + [merged]
+            found = overlapping(user)
+            merged = frozenset(user.union(*(users[n] for n in found)))
+            drop(found)
+            users[next_id] = merged
+            for ident in merged:
+                index[ident] = next_id
+            next_id += 1
+    members[:] = list(users.values())
