@@ -21,8 +21,12 @@ from adlake.destinations import open_destination
 from adlake.lake import Lake
 from adlake.segments.export import run_export
 from adlake.segments.members import segment_members
+from adlake_tests.emulators.google_ads import GoogleAdsEmulator
+from adlake_tests.emulators.meta import MetaEmulator
 from adlake_tests.file_sources import sftp_drop
 from adlake_tests.servers.sftp import SftpServer
+from adlake_tests.test_google_ads_destination import destination as google_destination
+from adlake_tests.test_meta_destination import destination as meta_destination
 
 MEMBERS = 250_000
 CHURN = MEMBERS // 20
@@ -93,3 +97,32 @@ def test_250k_members_then_five_percent_churn(sftp_server: SftpServer, tmp_path:
     assert manifest["rows"] == {"add": CHURN, "remove": CHURN, "replace": 0}
     expected = {sha(f"user{n}@example.com") for n in range(CHURN, CHURN + MEMBERS)}
     assert delivered_emails(drops) == expected
+
+
+def test_250k_members_to_meta_and_google_then_churn(
+    meta_emulator: MetaEmulator, google_ads_emulator: GoogleAdsEmulator, tmp_path: Path
+) -> None:
+    lake = Lake(tmp_path / "lake")
+    targets = {
+        "meta": lambda: meta_destination(meta_emulator),
+        "google": lambda: google_destination(google_ads_emulator),
+    }
+    expected = {sha(f"user{n}@example.com") for n in range(CHURN, CHURN + MEMBERS)}
+    for name, make in targets.items():
+        export = ExportConfig(destination=name)
+        write_clean(lake, start=0)
+        members = segment_members(lake, [("crm", "contacts")], "high_value", SEGMENT)
+        first = run_export(lake, "high_value", name, members, export, make())
+        assert (first.added, first.removed) == (MEMBERS, 0)
+        write_clean(lake, start=CHURN)
+        members = segment_members(lake, [("crm", "contacts")], "high_value", SEGMENT)
+        second = run_export(lake, "high_value", name, members, export, make())
+        assert (second.added, second.removed) == (CHURN, CHURN)
+        if name == "meta":
+            assert meta_emulator.values(second.audience_id, "EMAIL") == expected
+            assert sha(f"1206{CHURN:07d}") in meta_emulator.values(second.audience_id, "PHONE")
+            # the second run sent one removal batch and two addition batches of 12,500
+            assert [len(b.rows) for b in meta_emulator.received[-3:]] == [2_500, 10_000, 2_500]
+        else:
+            held = google_ads_emulator.identifiers(second.audience_id, "hashedEmail")
+            assert held == expected
