@@ -92,7 +92,13 @@ def run_export(
             write_parquet(lake, f"{folder}/plan_{name}.parquet", table)
         _save_plan(lake, folder, plan)
     if not plan.get("finished"):
-        _send_plan(lake, folder, plan, segment, export, destination, progress)
+        try:
+            _send_plan(lake, folder, plan, segment, export, destination, progress)
+        except DestinationError as exc:
+            if exc.restart:  # the platform dropped what it acknowledged: send it all again
+                plan["acked"] = {}
+                _save_plan(lake, folder, plan)
+            raise
     target = f"{folder}/plan_target.parquet"
     if lake.exists(target):
         lake.move(target, f"{folder}/delivered.parquet")
@@ -116,24 +122,6 @@ def _send_plan(
     progress: Progress,
 ) -> None:
     """Send every batch not yet acknowledged, then finish; ``plan.json`` follows each step."""
-    try:
-        _send_batches(lake, folder, plan, segment, export, destination, progress)
-    except DestinationError as exc:
-        if exc.restart:  # the platform dropped the acknowledged batches: send them all again
-            plan["acked"] = {}
-            _save_plan(lake, folder, plan)
-        raise
-
-
-def _send_batches(
-    lake: Lake,
-    folder: str,
-    plan: dict[str, Any],
-    segment: str,
-    export: ExportConfig,
-    destination: Destination,
-    progress: Progress,
-) -> None:
     name = export.audience or segment
     destination.prepare(
         AudienceSpec(name=name, description=f"adlake segment {segment}"), plan["state"]
