@@ -27,7 +27,6 @@ MatchField = Literal[
     "maid",
     "external_id",
 ]
-MATCH_FIELDS: tuple[str, ...] = MatchField.__args__  # type: ignore[attr-defined]
 
 
 class ExportConfig(_Model):
@@ -196,4 +195,3 @@ DestinationConfig = Annotated[
     MetaDestinationConfig | GoogleAdsDestinationConfig | FileDropDestinationConfig,
     Field(discriminator="kind"),
 ]
-DESTINATION_KINDS = ("meta", "google_ads", "file_drop")

@@ -14,7 +14,7 @@ from collections.abc import Mapping, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-# a member: identifier name (adlake.config.segments.MATCH_FIELDS) -> value as the segment holds
+# a member: identifier name (adlake.config.segments.MatchField) -> value as the segment holds
 # it: SHA-256 hex for hashed identifiers, normalized clear text for zip/country/maid/external_id
 Member = Mapping[str, str | None]
 Operation = Literal["add", "remove", "replace"]
