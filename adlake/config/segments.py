@@ -14,6 +14,7 @@ from pydantic import Field, model_validator
 
 from adlake.config.base import Name, _Model
 from adlake.config.errors import problem
+from adlake.config.pulls import LwaCredentialsConfig, Region
 
 # the identifiers a segment may expose; each destination picks the ones its platform matches on
 MatchField = Literal[
@@ -155,6 +156,91 @@ class GoogleAdsDestinationConfig(_Model):
         return {self.developer_token, self.oauth}
 
 
+# countries whose hashed PII Amazon's advertiser audiences accept (Amazon Ads "Advertiser
+# audiences" guide, POST /amc/audiences/records)
+AMAZON_AUDIENCE_COUNTRIES = (
+    "AE",
+    "AU",
+    "BE",
+    "BR",
+    "CA",
+    "DE",
+    "EG",
+    "ES",
+    "FR",
+    "GB",
+    "IN",
+    "IT",
+    "JP",
+    "MX",
+    "NL",
+    "PL",
+    "SA",
+    "SE",
+    "SG",
+    "TR",
+    "US",
+)
+# the longest membership Amazon keeps a record (13 months), in seconds
+AMAZON_MAX_TTL_SECONDS = 34_300_800
+
+
+class AmazonAudienceDestinationConfig(_Model):
+    """Amazon Ads advertiser audiences (Amazon DSP, or AMC through a connection)."""
+
+    kind: Literal["amazon_ads"]
+    advertiser_id: str | None = Field(
+        None, pattern=r"^[0-9]+$", description="Amazon DSP advertiser id (DSP only)."
+    )
+    connection_id: str | None = Field(
+        None,
+        min_length=1,
+        description="Connection id (AMC instance and DSP advertiser), for uploads to AMC.",
+    )
+    country_code: str = Field(
+        "US",
+        description="ISO 3166 country of the audience, used for members without a country.",
+    )
+    membership_days: int | None = Field(
+        None,
+        ge=0,
+        le=AMAZON_MAX_TTL_SECONDS // 86_400,
+        description="Days a member stays in the audience (Amazon's ttl; default 13 months).",
+    )
+    region: Region = Field("NA", description="API region of the advertiser: NA, EU or FE.")
+    endpoint: str | None = Field(
+        None, description="API base URL; default: the region's Amazon host (set for emulators)."
+    )
+    token_url: str | None = Field(
+        None, description="LWA token URL; default: the region's Amazon token URL."
+    )
+    credentials: LwaCredentialsConfig = Field(
+        default_factory=LwaCredentialsConfig, description="Secret names of the LWA credentials."
+    )
+
+    @model_validator(mode="after")
+    def _one_target(self) -> AmazonAudienceDestinationConfig:
+        if (self.advertiser_id is None) == (self.connection_id is None):
+            raise problem(
+                "give exactly one of advertiser_id and connection_id",
+                "advertiser_id: <DSP advertiser id> sends to Amazon DSP only; connection_id: "
+                "<id from /amc/audiences/connections> sends to AMC and DSP",
+                key="advertiser_id",
+            )
+        if self.country_code not in AMAZON_AUDIENCE_COUNTRIES:
+            raise problem(
+                f"Amazon audiences do not take country '{self.country_code}'",
+                f"use one of {', '.join(AMAZON_AUDIENCE_COUNTRIES)} (upper case)",
+                key="country_code",
+                value=self.country_code,
+            )
+        return self
+
+    def secret_names(self) -> set[str]:
+        """Names of the secrets this destination reads."""
+        return set(self.credentials.model_dump().values())
+
+
 class FileDropDestinationConfig(_Model):
     """CSV files with a manifest dropped on S3 or SFTP, the way onboarders receive audiences."""
 
@@ -192,6 +278,9 @@ class FileDropDestinationConfig(_Model):
 
 
 DestinationConfig = Annotated[
-    MetaDestinationConfig | GoogleAdsDestinationConfig | FileDropDestinationConfig,
+    MetaDestinationConfig
+    | GoogleAdsDestinationConfig
+    | AmazonAudienceDestinationConfig
+    | FileDropDestinationConfig,
     Field(discriminator="kind"),
 ]

@@ -41,6 +41,10 @@ def open_destination(config, secret: Callable[[str], str]) -> Destination:  # no
         from adlake.destinations.google_ads import GoogleAdsDestination
 
         return GoogleAdsDestination(config, secret)
+    if kind == "amazon_ads":
+        from adlake.destinations.amazon_ads import AmazonAudienceDestination
+
+        return AmazonAudienceDestination(config, secret)
     if kind == "file_drop":
         from adlake.destinations.file_drop import FileDropDestination
 

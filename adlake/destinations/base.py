@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 # a member: identifier name (adlake.config.segments.MatchField) -> value as the segment holds
-# it: SHA-256 hex for hashed identifiers, normalized clear text for zip/country/maid/external_id
+# it: SHA-256 hex for hashed identifiers, normalized clear text for zip/country/maid/external_id;
+# plus "member", the fingerprint over its identifiers (stable across runs, never clear PII)
 Member = Mapping[str, str | None]
 Operation = Literal["add", "remove", "replace"]
 State = MutableMapping[str, Any]
@@ -29,6 +30,9 @@ class AudienceSpec:
     description: str = ""
     # consent the platform records with the upload (Google's Consent), when the segment has it
     consent: Mapping[str, bool] = field(default_factory=dict)
+    # the id this export delivered the audience under last time, for platforms that cannot
+    # look an audience up by name (Amazon)
+    known_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,8 @@ class FinishResult:
 
     audience_id: str
     match_rate: str | None = None
+    # members the platform refused while processing (reported after the batches were taken)
+    rejected: int = 0
     details: Mapping[str, Any] = field(default_factory=dict)
 
 

@@ -6,15 +6,16 @@ are what Google, TikTok and Amazon match on; Meta hashes the phone without '+', 
 segment supplies as ``phone_digits`` (a clean column with ``phone_format: digits``). A value that
 already is lower-case SHA-256 hex is passed through untouched; a clear value (zip, country,
 maid, external id, or any identifier of a segment over clear test data) is normalized by the
-platform's published rules (shared/specs/README.md sections 2.6-2.8) and hashed when the
-platform wants it hashed.
+platform's published rules (shared/specs/README.md sections 2.6-2.8; for Amazon, the
+normalizers of Amazon's own "AMC Uploader from AWS" solution) and hashed when the platform
+wants it hashed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from adlake.config import PiiConfig
 from adlake.transform import pii
@@ -22,6 +23,8 @@ from adlake.transform import pii
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 # Meta's SDK strips these around every value before normalising
 _META_STRIP = " \t\r\n\x00\x0b."
+# Amazon folds these letters before dropping everything but a-z and 0-9 from a name
+_AMAZON_FOLD = str.maketrans({"ß": "ss", "ä": "ae", "ö": "oe", "ü": "ue", "ø": "o", "æ": "ae"})
 
 
 def is_sha256(value: str) -> bool:
@@ -86,3 +89,30 @@ def country(value: str) -> str | None:
 def meta_clean(value: str) -> str:
     """Strip what Meta's SDK strips around a value before normalising it."""
     return value.strip(_META_STRIP)
+
+
+def digits_phone(member: Mapping[str, str | None], skipped: dict[str, int]) -> str | None:
+    """The phone of ``member`` for platforms that hash it without '+' (Meta, Amazon).
+
+    ``phone_digits`` when the segment has it; else a clear ``phone`` (converted when hashed);
+    a ``phone`` that is only the E.164 hash cannot be converted: it is counted in ``skipped``.
+    """
+    value = member.get("phone_digits")
+    if value is not None:
+        return value
+    value = member.get("phone")
+    if value is not None and is_sha256(value.strip()):
+        skipped["phone"] = skipped.get("phone", 0) + 1
+        return None
+    return value
+
+
+def amazon_email(value: str) -> str | None:
+    """E-mail as Amazon hashes it: lower case, only word characters, '.', '@' and '-'."""
+    text = re.sub(r"[^\w.@-]+", "", value.lower())
+    return text if "@" in text else None
+
+
+def amazon_name(value: str) -> str | None:
+    """A first or last name as Amazon hashes it: lower case, umlauts folded, only a-z and 0-9."""
+    return re.sub(r"[^a-z0-9]", "", value.lower().translate(_AMAZON_FOLD)) or None

@@ -86,12 +86,7 @@ def meta_rows(members: Sequence[Member]) -> tuple[list[str], list[list[str]], di
         row = []
         for key in schema:
             field, send = _KEYS[key]
-            value = member.get(field)
-            if key == "PHONE" and value is None:
-                value = member.get("phone")
-                if value is not None and matching.is_sha256(value.strip()):
-                    skipped["phone"] = skipped.get("phone", 0) + 1
-                    value = None
+            value = matching.digits_phone(member, skipped) if key == "PHONE" else member.get(field)
             if key == "MADID" and value is not None and matching.is_sha256(value.strip()):
                 skipped["maid"] = skipped.get("maid", 0) + 1
             row.append(send(value) or "")

@@ -1,13 +1,15 @@
 """Deliver a segment to one destination: plan the delta, guard it, send it, resume after a crash.
 
 The state zone keeps, per export, ``delivered.parquet`` (the members the platform holds after the
-last complete delivery) and, while a delivery is under way, a plan: the members to add and to
-remove, the target membership, and ``plan.json`` with the batches the platform acknowledged and
-the destination's own state (audience id, job, session). A run that finds an unfinished plan
-resumes it without re-sending an acknowledged batch; ``delivered.parquet`` is replaced by the
-target only when the destination has finished. Guards run before anything is sent: an audience
-below the minimum size, or a removal of more than ``max_shrink`` of the delivered audience
-without ``allow_shrink``, stops the export with a message that says what to check.
+last complete delivery), ``audience.json`` (the remote audience's name and id, for platforms
+that cannot find an audience by name) and, while a delivery is under way, a plan: the members
+to add and to remove, the target membership, and ``plan.json`` with the batches the platform
+acknowledged and the destination's own state (audience id, job, session). A run that finds an
+unfinished plan resumes it without re-sending an acknowledged batch; ``delivered.parquet`` is
+replaced by the target only when the destination has finished. Guards run before anything is
+sent: an audience below the minimum size, or a removal of more than ``max_shrink`` of the
+delivered audience without ``allow_shrink``, stops the export with a message that says what to
+check.
 """
 
 from __future__ import annotations
@@ -123,9 +125,16 @@ def _send_plan(
 ) -> None:
     """Send every batch not yet acknowledged, then finish; ``plan.json`` follows each step."""
     name = export.audience or segment
-    destination.prepare(
-        AudienceSpec(name=name, description=f"adlake segment {segment}"), plan["state"]
+    remembered = f"{folder}/audience.json"
+    known = lake.read_json(remembered) if lake.exists(remembered) else {}
+    spec = AudienceSpec(
+        name=name,
+        description=f"adlake segment {segment}",
+        known_id=known.get("audience_id") if known.get("name") == name else None,
     )
+    audience_id = destination.prepare(spec, plan["state"])
+    if audience_id != spec.known_id:
+        lake.write_json(remembered, {"name": name, "audience_id": audience_id})
     _save_plan(lake, folder, plan)
     for op in plan["ops"]:
         table = read_parquet(lake, f"{folder}/plan_{op}.parquet")
@@ -144,6 +153,7 @@ def _send_plan(
             _save_plan(lake, folder, plan)
             progress(f"{op}: batch {index + 1}/{count} sent ({len(batch):,} members)")
     finished = destination.finish(plan["state"])
+    plan["rejected"] += finished.rejected
     plan["finished"] = {
         "audience_id": finished.audience_id,
         "match_rate": finished.match_rate,
@@ -192,13 +202,16 @@ def _new_plan(
                 f"and keep {target.num_rows:,}; nothing was sent. Check the segment's SQL and "
                 "its inputs; if the shrink is intended, run the export with allow_shrink: true"
             )
-    replace = (full_refresh or export.full_refresh) and destination.supports_replace
+    refresh = full_refresh or export.full_refresh
+    replace = refresh and destination.supports_replace
+    if refresh and not replace:  # no replace call: remove who left, send everyone again
+        adds = target
     ops = ["replace"] if replace else ["remove", "add"]
     tables = {"target": target}
     tables.update({"replace": target} if replace else {"remove": removes, "add": adds})
     plan = {
         "id": uuid.uuid4().hex,
-        "mode": "replace" if replace else "delta",
+        "mode": "replace" if replace else "refresh" if refresh else "delta",
         "ops": ops,
         "acked": {},
         "state": {},
@@ -207,7 +220,7 @@ def _new_plan(
         "counts": {
             "target": target.num_rows,
             "delivered_before": delivered.num_rows,
-            "added": target.num_rows if replace else adds.num_rows,
+            "added": adds.num_rows,
             "removed": removes.num_rows,
             "excluded_no_consent": excluded,
         },
@@ -241,10 +254,8 @@ def _with_consent(members: pa.Table, purpose: str | None) -> tuple[pa.Table, int
 
 
 def _batches(table: pa.Table, size: int) -> Iterator[list[Member]]:
-    fields = [c for c in table.column_names if c != "member"]
     for offset in range(0, table.num_rows, size):
-        chunk = table.slice(offset, size).select(fields).to_pylist()
-        yield chunk
+        yield table.slice(offset, size).to_pylist()
 
 
 def read_parquet(lake: Lake, path: str) -> pa.Table:

@@ -1,4 +1,4 @@
-"""Pytest fixtures for Login with Amazon and Amazon Ads: emulators and clients wired to them.
+"""Pytest fixtures for Login with Amazon and Amazon Ads (reports, audiences): emulators and clients.
 
 Registered by the project's conftest through ``pytest_plugins``; every fixture is per test, so
 emulator state (faults, reports, tokens) never leaks between tests.
@@ -14,6 +14,7 @@ from adlake.connectors.amazon_ads import AmazonAdsClient
 from adlake.connectors.http import HttpSettings
 from adlake.connectors.lwa import LwaCredentials, LwaTokens
 from adlake_tests.emulators.amazon_ads import AmazonAdsEmulator
+from adlake_tests.emulators.amazon_audiences import AmazonAudiencesEmulator
 from adlake_tests.emulators.lwa import (
     TEST_CLIENT_ID,
     TEST_CLIENT_SECRET,
@@ -95,3 +96,10 @@ def ads_client(
     )
     yield client
     client.close()
+
+
+@pytest.fixture
+def amazon_audiences(token_authority: TokenAuthority) -> Iterator[AmazonAudiencesEmulator]:
+    """A running Amazon advertiser-audiences emulator trusting the LWA emulator's tokens."""
+    with AmazonAudiencesEmulator(token_authority) as emulator:
+        yield emulator
