@@ -21,10 +21,14 @@ from adlake.destinations import open_destination
 from adlake.lake import Lake
 from adlake.segments.export import run_export
 from adlake.segments.members import segment_members
+from adlake_tests.emulators.amazon_audiences import AmazonAudiencesEmulator
+from adlake_tests.emulators.fixtures_ads import SleepRecorder
 from adlake_tests.emulators.google_ads import GoogleAdsEmulator
+from adlake_tests.emulators.lwa import LwaEmulator
 from adlake_tests.emulators.meta import MetaEmulator
 from adlake_tests.file_sources import sftp_drop
 from adlake_tests.servers.sftp import SftpServer
+from adlake_tests.test_amazon_audience_destination import destination as amazon_destination
 from adlake_tests.test_google_ads_destination import destination as google_destination
 from adlake_tests.test_meta_destination import destination as meta_destination
 
@@ -99,13 +103,19 @@ def test_250k_members_then_five_percent_churn(sftp_server: SftpServer, tmp_path:
     assert delivered_emails(drops) == expected
 
 
-def test_250k_members_to_meta_and_google_then_churn(
-    meta_emulator: MetaEmulator, google_ads_emulator: GoogleAdsEmulator, tmp_path: Path
+def test_250k_members_to_meta_google_and_amazon_then_churn(
+    meta_emulator: MetaEmulator,
+    google_ads_emulator: GoogleAdsEmulator,
+    amazon_audiences: AmazonAudiencesEmulator,
+    lwa_emulator: LwaEmulator,
+    sleeps: SleepRecorder,
+    tmp_path: Path,
 ) -> None:
     lake = Lake(tmp_path / "lake")
     targets = {
         "meta": lambda: meta_destination(meta_emulator),
         "google": lambda: google_destination(google_ads_emulator),
+        "amazon": lambda: amazon_destination(amazon_audiences, lwa_emulator, sleeps),
     }
     expected = {sha(f"user{n}@example.com") for n in range(CHURN, CHURN + MEMBERS)}
     for name, make in targets.items():
@@ -123,6 +133,18 @@ def test_250k_members_to_meta_and_google_then_churn(
             assert sha(f"1206{CHURN:07d}") in meta_emulator.values(second.audience_id, "PHONE")
             # the second run sent one removal batch and two addition batches of 12,500
             assert [len(b.rows) for b in meta_emulator.received[-3:]] == [2_500, 10_000, 2_500]
-        else:
+        elif name == "google":
             held = google_ads_emulator.identifiers(second.audience_id, "hashedEmail")
             assert held == expected
+        else:
+            assert amazon_audiences.values(second.audience_id, "email") == expected
+            assert sha(f"1206{CHURN:07d}") in amazon_audiences.values(second.audience_id, "phone")
+            # the second run: 12,500 DELETE then 12,500 CREATE records, at most 6,000 a request
+            assert [(b.actions, b.size) for b in amazon_audiences.received[-6:]] == [
+                ({"DELETE": 6_000}, 6_000),
+                ({"DELETE": 6_000}, 6_000),
+                ({"DELETE": 500}, 500),
+                ({"CREATE": 6_000}, 6_000),
+                ({"CREATE": 6_000}, 6_000),
+                ({"CREATE": 500}, 500),
+            ]

@@ -135,6 +135,15 @@ MISTAKES: list[Any] = [
         id="export-purpose-without-consent",
     ),
     pytest.param(
+        put(
+            "destinations",
+            value={"dsp": {"kind": "amazon_ads", "advertiser_id": "1", "connection_id": "c-1"}},
+        ),
+        "destinations.dsp.advertiser_id",
+        ["exactly one of advertiser_id and connection_id", "/amc/audiences/connections"],
+        id="amazon-audience-two-targets",
+    ),
+    pytest.param(
         audience({**SEGMENT, "identifiers": {"mail": "email"}}),
         "segments.buyers.identifiers.mail",
         ["'email'"],
