@@ -14,8 +14,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
+from pydantic import TypeAdapter
 
-from adlake.config.segments import ExportConfig, SegmentConfig
+from adlake.config.segments import DestinationConfig, ExportConfig, SegmentConfig
 from adlake.destinations.base import AudienceSpec, BatchInfo, BatchResult, FinishResult, Member
 from adlake.lake import Lake
 from adlake.segments.export import ExportRefused, export_folder, run_export
@@ -211,3 +213,22 @@ def test_full_refresh_replaces(lake: Lake) -> None:
     report = run_export(lake, "buyers", "memory", members(lake), export, platform)
     assert report.mode == "replace" and "stale" not in platform.members
     assert len(platform.members) == 200
+
+
+def test_the_readme_destinations_and_segments_example_is_valid_config() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## Audience segments and exports", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    example = yaml.safe_load(block)
+    destinations = TypeAdapter(dict[str, DestinationConfig]).validate_python(
+        example["destinations"]
+    )
+    assert {d.kind for d in destinations.values()} == {
+        "file_drop",
+        "meta",
+        "google_ads",
+        "amazon_ads",
+    }
+    for segment in example["segments"].values():
+        for export in SegmentConfig.model_validate(segment).exports:
+            assert export.destination in destinations
