@@ -47,12 +47,13 @@ def init_local(days: int) -> str:
 
 
 def _emulator_credentials(config: AdlakeConfig) -> set[str]:
-    """Credential names of pull sources pointed at a local emulator (never at Amazon)."""
+    """LWA credential names of Amazon sources and destinations pointed at a local emulator."""
+    amazon_destinations = [d for d in config.destinations.values() if d.kind == "amazon_ads"]
     names: set[str] = set()
-    for source in config.pull_sources().values():
-        hosts = {urlparse(u).hostname for u in (source.endpoint, source.token_url) if u}
+    for item in [*config.pull_sources().values(), *amazon_destinations]:
+        hosts = {urlparse(u).hostname for u in (item.endpoint, item.token_url) if u}
         if hosts and hosts <= {"127.0.0.1", "localhost"}:
-            names.update(source.credentials.model_dump().values())
+            names.update(item.credentials.model_dump().values())
     return names
 
 

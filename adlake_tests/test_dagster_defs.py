@@ -43,6 +43,7 @@ def specs_by_key(defs: dg.Definitions) -> dict[dg.AssetKey, dg.AssetSpec]:
 def test_asset_keys_are_raw_clean_catalog_for_every_dataset(adlake_defs: dg.Definitions) -> None:
     expected = {key(layer, s, d) for layer in LAYERS for s, d in ALL}
     expected.add(dg.AssetKey(["segments", "opted_in_contacts"]))
+    expected.add(dg.AssetKey(["exports", "opted_in_contacts", "amazon_dsp"]))
     assert set(adlake_defs.resolve_all_asset_keys()) == expected
 
 
@@ -70,7 +71,8 @@ def test_each_layer_depends_on_the_one_before(adlake_defs: dg.Definitions) -> No
 
 def test_assets_are_grouped_by_source(adlake_defs: dg.Definitions) -> None:
     groups = {spec.key: spec.group_name for spec in adlake_defs.resolve_all_asset_specs()}
-    groups.pop(dg.AssetKey(["segments", "opted_in_contacts"]))
+    assert groups.pop(dg.AssetKey(["segments", "opted_in_contacts"])) == "audiences"
+    assert groups.pop(dg.AssetKey(["exports", "opted_in_contacts", "amazon_dsp"])) == "audiences"
     assert groups == {key(layer, s, d): s for layer in LAYERS for s, d in ALL}
 
 

@@ -33,10 +33,11 @@ def free_port() -> int:
 def sample_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The sample adlake.yaml with its emulator ports moved to free ones (parallel-safe)."""
     document = yaml.safe_load(SAMPLE_CONFIG.read_text())
-    lwa, ads, sp = free_port(), free_port(), free_port()
-    for name, port in (("amazon_ads", ads), ("seller", sp)):
-        document["sources"][name]["endpoint"] = f"http://127.0.0.1:{port}"
-        document["sources"][name]["token_url"] = f"http://127.0.0.1:{lwa}/auth/o2/token"
+    lwa, ads, sp, audiences = free_port(), free_port(), free_port(), free_port()
+    places = [(document["sources"]["amazon_ads"], ads), (document["sources"]["seller"], sp)]
+    for place, port in [*places, (document["destinations"]["amazon_dsp"], audiences)]:
+        place["endpoint"] = f"http://127.0.0.1:{port}"
+        place["token_url"] = f"http://127.0.0.1:{lwa}/auth/o2/token"
     config = tmp_path / "adlake.yaml"
     config.write_text(yaml.safe_dump(document, sort_keys=False))
     monkeypatch.setenv("ADLAKE_CONFIG", str(config))
@@ -60,6 +61,7 @@ def emulators(sample_project: Path) -> Iterator[subprocess.Popen[str]]:
     ports = [int(u.rsplit(":", 1)[1].split("/")[0]) for u in (
         config.sources["amazon_ads"].endpoint, config.sources["seller"].endpoint,
         config.sources["amazon_ads"].token_url.removesuffix("/auth/o2/token"),
+        config.destinations["amazon_dsp"].endpoint,
     )]  # fmt: skip
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and process.poll() is None:
@@ -87,8 +89,9 @@ def test_init_writes_private_emulator_credentials_only_for_loopback_sources(
     assert secrets_file.stat().st_mode & 0o077 == 0
 
     document = yaml.safe_load(sample_project.read_text())
-    for name in ("amazon_ads", "seller"):  # pointed at Amazon: no made-up credentials
-        del document["sources"][name]["endpoint"], document["sources"][name]["token_url"]
+    places = [document["sources"]["amazon_ads"], document["sources"]["seller"]]
+    for place in [*places, document["destinations"]["amazon_dsp"]]:  # Amazon: nothing made up
+        del place["endpoint"], place["token_url"]
     secrets_file.unlink()
     sample_project.write_text(yaml.safe_dump(document, sort_keys=False))
     assert main(["init", "--days", "0"]) == 0

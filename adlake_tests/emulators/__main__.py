@@ -2,7 +2,8 @@
 
 For every pull source whose ``endpoint`` or ``token_url`` is on 127.0.0.1/localhost, the matching
 emulator listens on that port: Login with Amazon, Amazon Ads (with the configured profile ids)
-and the Selling Partner API. The LWA emulator accepts the credentials found in the project's
+and the Selling Partner API; for an ``amazon_ads`` audience destination, the advertiser
+audiences API (knowing the configured advertiser or connection). The LWA emulator accepts the credentials found in the project's
 secrets (``adlake init`` writes random ones), so the sample config pulls "Amazon" data offline.
 Stops on Ctrl-C or SIGTERM.
 """
@@ -19,6 +20,7 @@ from urllib.parse import urlparse
 from adlake.config import AmazonAdsSourceConfig, load_config
 from adlake.resources.secrets import LocalSecretsResource, SecretNotFound
 from adlake_tests.emulators.amazon_ads import DEFAULT_PROFILES, AmazonAdsEmulator
+from adlake_tests.emulators.amazon_audiences import AmazonAudiencesEmulator
 from adlake_tests.emulators.lwa import LwaEmulator, TokenAuthority
 from adlake_tests.emulators.selling_partner import SellingPartnerEmulator
 from adlake_tests.emulators.server import EmulatorServer
@@ -55,7 +57,8 @@ def build_servers() -> list[tuple[EmulatorServer, int]]:
     authority = TokenAuthority()
     lwa = LwaEmulator(authority)
     servers: dict[int, EmulatorServer] = {}
-    for name, source in config.pull_sources().items():
+    destinations = {n: d for n, d in config.destinations.items() if d.kind == "amazon_ads"}
+    for name, source in [*config.pull_sources().items(), *destinations.items()]:
         api_port, token_port = loopback_port(source.endpoint), loopback_port(source.token_url)
         if api_port is None and token_port is None:
             continue
@@ -66,14 +69,20 @@ def build_servers() -> list[tuple[EmulatorServer, int]]:
                 client_id, secrets.get(names.client_secret), secrets.get(names.refresh_token)
             )
         except SecretNotFound as exc:
-            raise SystemExit(
-                f"adlake emulators: source {name}: {exc} (run `adlake init`)"
-            ) from None
+            raise SystemExit(f"adlake emulators: {name}: {exc} (run `adlake init`)") from None
         if token_port is not None:
             servers[token_port] = lwa
         if api_port is None:
             continue
-        if isinstance(source, AmazonAdsSourceConfig):
+        if name in destinations:
+            audiences = AmazonAudiencesEmulator(authority)
+            audiences.client_ids.add(client_id)
+            if source.advertiser_id:
+                audiences.advertisers.add(int(source.advertiser_id))
+            if source.connection_id:
+                audiences.connections.add(source.connection_id)
+            servers[api_port] = audiences
+        elif isinstance(source, AmazonAdsSourceConfig):
             ads = AmazonAdsEmulator(authority, polls_to_complete=3)
             ads.profiles = ads_profiles(source.profiles)
             ads.client_ids.add(client_id)
