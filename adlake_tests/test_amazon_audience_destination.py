@@ -10,6 +10,7 @@ AMC Terms refusal explained.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,7 +22,7 @@ from adlake.destinations import amazon_ads
 from adlake.destinations.amazon_ads import AmazonAudienceDestination, amazon_record
 from adlake.destinations.base import DestinationError
 from adlake.lake import Lake
-from adlake.segments.export import ExportRefused, run_export
+from adlake.segments.export import ExportRefused, ExportReport, run_export
 from adlake_tests.emulators.amazon_audiences import (
     TEST_ADVERTISER_ID,
     TEST_CONNECTION_ID,
@@ -120,124 +121,99 @@ def destination(
 EXPORT = ExportConfig(destination="amazon", audience="Buyers", min_members=1_000)
 
 
-def test_export_deltas_and_full_refresh(
+@dataclass
+class Amazon:
+    """The emulators, a lake and the sleeps of one test, and the export run against them."""
+
+    emulator: AmazonAudiencesEmulator
+    lwa: LwaEmulator
+    sleeps: SleepRecorder
+    lake: Lake
+
+    def client(self, **target: str) -> AmazonAudienceDestination:
+        return destination(self.emulator, self.lwa, self.sleeps, **target)
+
+    def export(
+        self,
+        numbers: range,
+        export: ExportConfig = EXPORT,
+        client: AmazonAudienceDestination | None = None,
+    ) -> ExportReport:
+        target = client or self.client()
+        return run_export(self.lake, "buyers", "amazon", snapshot(numbers), export, target)
+
+    def held(self, audience_id: str | None) -> set[str]:
+        return set(self.emulator.members(audience_id or ""))
+
+
+@pytest.fixture
+def amazon(
     amazon_audiences: AmazonAudiencesEmulator,
     lwa_emulator: LwaEmulator,
     sleeps: SleepRecorder,
     tmp_path: Path,
-) -> None:
-    lake = Lake(tmp_path / "lake")
-    client = destination(amazon_audiences, lwa_emulator, sleeps)
-    first = run_export(lake, "buyers", "amazon", snapshot(range(15_000)), EXPORT, client)
-    assert [batch.size for batch in amazon_audiences.received] == [6_000, 6_000, 3_000]
+) -> Amazon:
+    return Amazon(amazon_audiences, lwa_emulator, sleeps, Lake(tmp_path / "lake"))
+
+
+def fingerprints(numbers: range) -> set[str]:
+    return {sha(f"m{n}") for n in numbers}
+
+
+def test_export_deltas_and_full_refresh(amazon: Amazon) -> None:
+    first = amazon.export(range(15_000))
+    assert [batch.size for batch in amazon.emulator.received] == [6_000, 6_000, 3_000]
     audience = first.audience_id
     assert audience is not None
-    created = amazon_audiences.audiences[int(audience)].body
+    created = amazon.emulator.audiences[int(audience)].body
     assert created["targetResource"] == {"advertiserId": TEST_ADVERTISER_ID}
     assert created["metadata"] == {"externalAudienceId": "Buyers", "ttl": 30 * 86_400}
-    members = amazon_audiences.members(audience)
-    assert set(members) == {sha(f"m{n}") for n in range(15_000)}
-    assert members[sha("m7")] == (
+    assert amazon.held(audience) == fingerprints(range(15_000))
+    assert amazon.emulator.members(audience)[sha("m7")] == (
         "US",
         {"email": sha("user7@example.com"), "phone": sha("12060000007")},
     )
     assert first.details == {"records_processed": 15_000}
 
-    amazon_audiences.received.clear()
-    churned = snapshot(range(750, 15_750))
-    second = run_export(
-        lake,
-        "buyers",
-        "amazon",
-        churned,
-        EXPORT,
-        destination(amazon_audiences, lwa_emulator, sleeps),
-    )
+    amazon.emulator.received.clear()
+    second = amazon.export(range(750, 15_750))
     assert (second.added, second.removed, second.audience_id) == (750, 750, audience)
-    assert [b.actions for b in amazon_audiences.received] == [{"DELETE": 750}, {"CREATE": 750}]
-    assert set(amazon_audiences.members(audience)) == {sha(f"m{n}") for n in range(750, 15_750)}
-    assert len(amazon_audiences.audiences) == 1
+    assert [b.actions for b in amazon.emulator.received] == [{"DELETE": 750}, {"CREATE": 750}]
+    assert amazon.held(audience) == fingerprints(range(750, 15_750))
+    assert len(amazon.emulator.audiences) == 1
 
-    amazon_audiences.received.clear()
-    full = ExportConfig(
-        destination="amazon", audience="Buyers", min_members=1_000, full_refresh=True
-    )
-    refreshed = run_export(
-        lake,
-        "buyers",
-        "amazon",
-        snapshot(range(750, 14_750)),
-        full,
-        destination(amazon_audiences, lwa_emulator, sleeps),
-    )
+    amazon.emulator.received.clear()
+    refreshed = amazon.export(range(750, 14_750), EXPORT.model_copy(update={"full_refresh": True}))
     assert (refreshed.mode, refreshed.added, refreshed.removed) == ("refresh", 14_000, 1_000)
-    assert sum(b.size for b in amazon_audiences.received) == 15_000
-    assert set(amazon_audiences.members(audience)) == {sha(f"m{n}") for n in range(750, 14_750)}
+    assert sum(b.size for b in amazon.emulator.received) == 15_000
+    assert amazon.held(audience) == fingerprints(range(750, 14_750))
 
 
-def test_a_deleted_audience_is_created_again(
-    amazon_audiences: AmazonAudiencesEmulator,
-    lwa_emulator: LwaEmulator,
-    sleeps: SleepRecorder,
-    tmp_path: Path,
-) -> None:
-    lake = Lake(tmp_path / "lake")
-    first = run_export(
-        lake,
-        "buyers",
-        "amazon",
-        snapshot(range(1_000)),
-        EXPORT,
-        destination(amazon_audiences, lwa_emulator, sleeps),
-    )
-    del amazon_audiences.audiences[int(first.audience_id or 0)]
-    lake.delete("state/exports/buyers/amazon/delivered.parquet")
-    again = run_export(
-        lake,
-        "buyers",
-        "amazon",
-        snapshot(range(1_000)),
-        EXPORT,
-        destination(amazon_audiences, lwa_emulator, sleeps),
-    )
+def test_a_deleted_audience_is_created_again(amazon: Amazon) -> None:
+    first = amazon.export(range(1_000))
+    del amazon.emulator.audiences[int(first.audience_id or 0)]
+    amazon.lake.delete("state/exports/buyers/amazon/delivered.parquet")
+    again = amazon.export(range(1_000))
     assert again.audience_id != first.audience_id
-    assert len(amazon_audiences.members(again.audience_id or "")) == 1_000
+    assert amazon.held(again.audience_id) == fingerprints(range(1_000))
 
 
-def test_a_failed_job_is_sent_again_in_full(
-    amazon_audiences: AmazonAudiencesEmulator,
-    lwa_emulator: LwaEmulator,
-    sleeps: SleepRecorder,
-    tmp_path: Path,
-) -> None:
-    lake = Lake(tmp_path / "lake")
-    amazon_audiences.fail_next_job("Audience upload failed: identity resolution unavailable")
-    client = destination(amazon_audiences, lwa_emulator, sleeps)
+def test_a_failed_job_is_sent_again_in_full(amazon: Amazon) -> None:
+    amazon.emulator.fail_next_job("Audience upload failed: identity resolution unavailable")
     with pytest.raises(DestinationError, match="identity resolution unavailable") as failed:
-        run_export(lake, "buyers", "amazon", snapshot(range(8_000)), EXPORT, client)
+        amazon.export(range(8_000))
     assert failed.value.restart
-    audience = next(iter(amazon_audiences.audiences))
-    assert len(amazon_audiences.members(audience)) == 2_000  # the first batch's job failed
-    report = run_export(
-        lake,
-        "buyers",
-        "amazon",
-        snapshot(range(8_000)),
-        EXPORT,
-        destination(amazon_audiences, lwa_emulator, sleeps),
-    )
+    audience = str(next(iter(amazon.emulator.audiences)))
+    assert len(amazon.held(audience)) == 2_000  # the first batch's job failed
+    report = amazon.export(range(8_000))
     assert report.resumed_batches == 0
-    assert len(amazon_audiences.members(audience)) == 8_000
+    assert amazon.held(audience) == fingerprints(range(8_000))
 
 
 def test_a_crashed_delivery_resumes_and_survives_throttling_and_token_expiry(
-    amazon_audiences: AmazonAudiencesEmulator,
-    lwa_emulator: LwaEmulator,
-    sleeps: SleepRecorder,
-    tmp_path: Path,
+    amazon: Amazon,
 ) -> None:
-    lake = Lake(tmp_path / "lake")
-    client = destination(amazon_audiences, lwa_emulator, sleeps)
+    client = amazon.client()
     real_send = client.send
     calls = {"n": 0}
 
@@ -249,32 +225,28 @@ def test_a_crashed_delivery_resumes_and_survives_throttling_and_token_expiry(
 
     client.send = send_then_die  # type: ignore[method-assign]
     with pytest.raises(ConnectionError):
-        run_export(lake, "buyers", "amazon", snapshot(range(15_000)), EXPORT, client)
-    assert sum(b.size for b in amazon_audiences.received) == 12_000
+        amazon.export(range(15_000), client=client)
+    assert sum(b.size for b in amazon.emulator.received) == 12_000
 
-    resumed = destination(amazon_audiences, lwa_emulator, sleeps)
+    resumed = amazon.client()
     resumed_finish = resumed.finish
 
     def expire_then_finish(state):  # noqa: ANN001, ANN202
-        lwa_emulator.authority.expire_all()  # the token dies between the upload and the polls
+        amazon.lwa.authority.expire_all()  # the token dies between the upload and the polls
         return resumed_finish(state)
 
     resumed.finish = expire_then_finish  # type: ignore[method-assign]
-    amazon_audiences.fail_next(429, count=2, retry_after=7)
-    report = run_export(lake, "buyers", "amazon", snapshot(range(15_000)), EXPORT, resumed)
+    amazon.emulator.fail_next(429, count=2, retry_after=7)
+    report = amazon.export(range(15_000), client=resumed)
     assert report.resumed_batches == 2
-    assert sum(b.size for b in amazon_audiences.received) == 15_000
-    assert len(amazon_audiences.members(report.audience_id or "")) == 15_000
-    assert sleeps.delays.count(7) == 2
-    assert lwa_emulator.grants.count("refresh_token") == 3
+    assert sum(b.size for b in amazon.emulator.received) == 15_000
+    assert amazon.held(report.audience_id) == fingerprints(range(15_000))
+    assert amazon.sleeps.delays.count(7) == 2
+    assert amazon.lwa.grants.count("refresh_token") == 3
 
 
 def test_records_amazon_refuses_are_counted_as_rejected(
-    amazon_audiences: AmazonAudiencesEmulator,
-    lwa_emulator: LwaEmulator,
-    sleeps: SleepRecorder,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
+    amazon: Amazon, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     real = amazon_ads.amazon_record
 
@@ -285,56 +257,25 @@ def test_records_amazon_refuses_are_counted_as_rejected(
         return record
 
     monkeypatch.setattr(amazon_ads, "amazon_record", corrupt_m3)
-    report = run_export(
-        Lake(tmp_path / "lake"),
-        "buyers",
-        "amazon",
-        snapshot(range(1_000)),
-        EXPORT,
-        destination(amazon_audiences, lwa_emulator, sleeps),
-    )
+    report = amazon.export(range(1_000))
     assert report.rejected == 1
-    assert sha("m3") not in amazon_audiences.members(report.audience_id or "")
+    assert amazon.held(report.audience_id) == fingerprints(range(1_000)) - {sha("m3")}
 
 
-def test_amc_connection_uploads_need_the_amc_terms(
-    amazon_audiences: AmazonAudiencesEmulator,
-    lwa_emulator: LwaEmulator,
-    sleeps: SleepRecorder,
-    tmp_path: Path,
-) -> None:
-    amazon_audiences.terms_accepted = False
-    client = destination(amazon_audiences, lwa_emulator, sleeps, connection_id=TEST_CONNECTION_ID)
+def test_amc_connection_uploads_need_the_amc_terms(amazon: Amazon) -> None:
+    amazon.emulator.terms_accepted = False
+    client = amazon.client(connection_id=TEST_CONNECTION_ID)
     with pytest.raises(DestinationError, match="accept the AMC Terms") as refused:
-        run_export(Lake(tmp_path / "lake"), "b", "amazon", snapshot(range(1_000)), EXPORT, client)
+        amazon.export(range(1_000), client=client)
     assert TEST_CLIENT_SECRET not in str(refused.value)
 
-    amazon_audiences.terms_accepted = True
-    report = run_export(
-        Lake(tmp_path / "lake2"),
-        "b",
-        "amazon",
-        snapshot(range(1_000)),
-        EXPORT,
-        destination(amazon_audiences, lwa_emulator, sleeps, connection_id=TEST_CONNECTION_ID),
-    )
-    assert amazon_audiences.received[0].target == {"connectionId": TEST_CONNECTION_ID}
-    assert len(amazon_audiences.members(report.audience_id or "")) == 1_000
+    amazon.emulator.terms_accepted = True
+    report = amazon.export(range(1_000), client=amazon.client(connection_id=TEST_CONNECTION_ID))
+    assert amazon.emulator.received[0].target == {"connectionId": TEST_CONNECTION_ID}
+    assert amazon.held(report.audience_id) == fingerprints(range(1_000))
 
 
-def test_the_platform_minimum_guards_a_small_audience(
-    amazon_audiences: AmazonAudiencesEmulator,
-    lwa_emulator: LwaEmulator,
-    sleeps: SleepRecorder,
-    tmp_path: Path,
-) -> None:
+def test_the_platform_minimum_guards_a_small_audience(amazon: Amazon) -> None:
     with pytest.raises(ExportRefused, match="below the minimum of 2,000"):
-        run_export(
-            Lake(tmp_path / "lake"),
-            "buyers",
-            "amazon",
-            snapshot(range(1_999)),
-            ExportConfig(destination="amazon"),
-            destination(amazon_audiences, lwa_emulator, sleeps),
-        )
-    assert amazon_audiences.calls["manageAudience"] == 0
+        amazon.export(range(1_999), ExportConfig(destination="amazon"))
+    assert amazon.emulator.calls["manageAudience"] == 0

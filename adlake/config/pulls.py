@@ -75,10 +75,9 @@ class PullScheduleConfig(_Model):
         return value
 
 
-class _PullSourceConfig(_Model):
-    """What every Amazon API pull source shares: region, endpoints, credentials, schedule."""
+class AmazonApiConfig(_Model):
+    """Where an Amazon API lives and the names of the LWA secrets that open it."""
 
-    description: str = Field("", description="Shown in the Dagster UI.")
     region: Region = Field("NA", description="API region of the accounts: NA, EU or FE.")
     endpoint: str | None = Field(
         None, description="API base URL; default: the region's Amazon host (set for emulators)."
@@ -89,6 +88,12 @@ class _PullSourceConfig(_Model):
     credentials: LwaCredentialsConfig = Field(
         default_factory=LwaCredentialsConfig, description="Secret names of the LWA credentials."
     )
+
+
+class _PullSourceConfig(AmazonApiConfig):
+    """What every Amazon API pull source shares: region, endpoints, credentials, schedule."""
+
+    description: str = Field("", description="Shown in the Dagster UI.")
     schedule: PullScheduleConfig | None = Field(
         default_factory=PullScheduleConfig, description="Scheduled pulls; none: manual only."
     )

@@ -14,7 +14,7 @@ from pydantic import Field, model_validator
 
 from adlake.config.base import Name, _Model
 from adlake.config.errors import problem
-from adlake.config.pulls import LwaCredentialsConfig, Region
+from adlake.config.pulls import AmazonApiConfig
 
 # the identifiers a segment may expose; each destination picks the ones its platform matches on
 MatchField = Literal[
@@ -185,7 +185,7 @@ AMAZON_AUDIENCE_COUNTRIES = (
 AMAZON_MAX_TTL_SECONDS = 34_300_800
 
 
-class AmazonAudienceDestinationConfig(_Model):
+class AmazonAudienceDestinationConfig(AmazonApiConfig):
     """Amazon Ads advertiser audiences (Amazon DSP, or AMC through a connection)."""
 
     kind: Literal["amazon_ads"]
@@ -206,16 +206,6 @@ class AmazonAudienceDestinationConfig(_Model):
         ge=0,
         le=AMAZON_MAX_TTL_SECONDS // 86_400,
         description="Days a member stays in the audience (Amazon's ttl; default 13 months).",
-    )
-    region: Region = Field("NA", description="API region of the advertiser: NA, EU or FE.")
-    endpoint: str | None = Field(
-        None, description="API base URL; default: the region's Amazon host (set for emulators)."
-    )
-    token_url: str | None = Field(
-        None, description="LWA token URL; default: the region's Amazon token URL."
-    )
-    credentials: LwaCredentialsConfig = Field(
-        default_factory=LwaCredentialsConfig, description="Secret names of the LWA credentials."
     )
 
     @model_validator(mode="after")
