@@ -21,7 +21,6 @@ from adlake.pulls import (
     PullSettings,
     ReportApi,
     WindowOutcome,
-    plan_windows,
     pull_window,
 )
 from adlake.pulls.amazon import report_api
@@ -32,7 +31,7 @@ from adlake.resources.secrets import SecretsResource
 
 DATE = "date"
 NO_EMPTY_AFTER_ROWS = "no_empty_day_after_rows"
-SCOPE_DIMENSION = {"amazon_ads": "profile", "selling_partner": "marketplace"}
+SCOPE_DIMENSION = {"amazon_ads": "profile", "selling_partner": "marketplace", "amc": "tenant"}
 SETTLEMENT_TAG = "adlake/settlement"
 
 
@@ -101,7 +100,7 @@ def build_pull_asset(
             run_id=context.run.run_id,
             repull_after=timedelta(hours=source.repull_after_hours),
         )
-        with contextlib.closing(report_api(source, report, secrets.get)) as api:
+        with contextlib.closing(report_api(source, report, secrets.get, context.log.info)) as api:
             outcomes, failures = _pull_windows(api, store, settings, days_by_scope, context)
         if failures:
             landed = sum(o.entry.rows for o in outcomes)
@@ -149,7 +148,7 @@ def _pull_windows(
     failures: list[str] = []
     for scope, days in days_by_scope.items():
         kept = _within_retention(api, days, context)
-        for start, end in plan_windows(kept, api.max_days):
+        for start, end in api.windows(kept):
             try:
                 outcomes.append(
                     pull_window(api, lake, settings, scope, start, end, context.log.info)

@@ -6,6 +6,7 @@ so a typo fails loudly, and :func:`load_config` reports the file, the dotted key
 what is allowed and how to fix it. No Dagster here.
 """
 
+from adlake.config.amc import AmcSourceConfig, AmcTenantConfig, AmcWorkflowConfig
 from adlake.config.base import NAME_PATTERN, ConfigError, Name
 from adlake.config.databases import DatabaseSourceConfig, DbTableConfig
 from adlake.config.datasets import (
@@ -41,6 +42,7 @@ from adlake.config.profile import (
     EngineConfig,
     LakeConfig,
     NotificationsConfig,
+    PullSourceConfig,
     SecretsConfig,
     SensorConfig,
     SourceConfig,
@@ -50,13 +52,15 @@ from adlake.config.pulls import (
     AmazonAdsSourceConfig,
     LwaCredentialsConfig,
     PullScheduleConfig,
-    PullSourceConfig,
     SellingPartnerSourceConfig,
     SpReportConfig,
     snake_case,
 )
 
 __all__ = [
+    "AmcSourceConfig",
+    "AmcTenantConfig",
+    "AmcWorkflowConfig",
     "AzureBlobSourceConfig",
     "FileDatasetConfig",
     "FileSourceConfig",

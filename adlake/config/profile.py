@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from adlake.config.amc import AmcSourceConfig
+from adlake.config.amc_files import load_workflows
 from adlake.config.base import Name, _Model
 from adlake.config.databases import DatabaseSourceConfig
 from adlake.config.datasets import DatasetConfig, PushSourceConfig
@@ -19,7 +21,7 @@ from adlake.config.files import (
     S3SourceConfig,
     SftpSourceConfig,
 )
-from adlake.config.pulls import AmazonAdsSourceConfig, PullSourceConfig, SellingPartnerSourceConfig
+from adlake.config.pulls import AmazonAdsSourceConfig, SellingPartnerSourceConfig
 from adlake.config.segments import DestinationConfig, SegmentConfig
 
 PROFILE_ENV_VAR = "ADLAKE_PROFILE"
@@ -27,6 +29,7 @@ SourceConfig = Annotated[
     PushSourceConfig
     | AmazonAdsSourceConfig
     | SellingPartnerSourceConfig
+    | AmcSourceConfig
     | DatabaseSourceConfig
     | SftpSourceConfig
     | GcsSourceConfig
@@ -34,7 +37,16 @@ SourceConfig = Annotated[
     | S3SourceConfig,
     Field(discriminator="kind"),
 ]
-SOURCE_KINDS = ("push", "amazon_ads", "selling_partner", "postgres", "mysql", *FILE_SOURCE_KINDS)
+SOURCE_KINDS = (
+    "push",
+    "amazon_ads",
+    "selling_partner",
+    "amc",
+    "postgres",
+    "mysql",
+    *FILE_SOURCE_KINDS,
+)
+PullSourceConfig = AmazonAdsSourceConfig | SellingPartnerSourceConfig | AmcSourceConfig
 
 
 class LakeConfig(_Model):
@@ -145,6 +157,22 @@ class AdlakeConfig(_Model):
         ".", description="Folder relative paths resolve from (set by the loader)."
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _read_workflow_files(cls, data: object) -> object:
+        """Fill each amc source's workflows from the .sql files of its workflows_dir."""
+        if not isinstance(data, dict) or not isinstance(data.get("sources"), dict):
+            return data
+        base = Path(str(data.get("base_dir") or "."))
+        sources = dict(data["sources"])
+        for name, source in sources.items():
+            if not isinstance(source, dict) or source.get("kind") != "amc":
+                continue
+            folder = Path(str(source.get("workflows_dir") or "amc")).expanduser()
+            files = load_workflows(folder if folder.is_absolute() else base / folder)
+            sources[name] = {**source, "workflows": {**files, **(source.get("workflows") or {})}}
+        return {**data, "sources": sources}
+
     @model_validator(mode="after")
     def _aws_needs_settings(self) -> AdlakeConfig:
         if self.profile == "aws" and self.aws is None:
@@ -225,7 +253,9 @@ class AdlakeConfig(_Model):
         return {
             name: source
             for name, source in self.sources.items()
-            if isinstance(source, (AmazonAdsSourceConfig, SellingPartnerSourceConfig))
+            if isinstance(
+                source, (AmazonAdsSourceConfig, SellingPartnerSourceConfig, AmcSourceConfig)
+            )
         }
 
     def file_sources(self) -> dict[str, FileSourceConfig]:

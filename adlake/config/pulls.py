@@ -410,6 +410,3 @@ class SellingPartnerSourceConfig(_PullSourceConfig):
             )
             for name, report in self.reports.items()
         }
-
-
-PullSourceConfig = AmazonAdsSourceConfig | SellingPartnerSourceConfig

@@ -413,6 +413,15 @@ def _stream_to(
     return DownloadResult(bytes=written, sha256=digest.hexdigest())
 
 
+def file_sha256(path: Path) -> str:
+    """Lower-case hex SHA-256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 def poll(
     check: Callable[[], T],
     done: Callable[[T], bool],

@@ -15,6 +15,7 @@ from typing import Any, Literal
 EventKind = Literal["run_succeeded", "run_failed", "file_quarantined"]
 EVENT_KINDS: tuple[EventKind, ...] = ("run_succeeded", "run_failed", "file_quarantined")
 SUBJECT_LIMIT = 100  # SNS e-mail subjects: at most 100 printable ASCII characters
+ERROR_LIMIT = 1_000  # characters of the first error kept in a message
 
 
 def run_link(ui_base_url: str, run_id: str) -> str:
@@ -54,6 +55,8 @@ class NotificationEvent:
     partitions: tuple[str, ...] = ()
     partition_range: tuple[str, str] | None = None
     files: tuple[str, ...] = ()
+    # why the failed steps failed, as the steps said it (e.g. an AMC execution's reason)
+    errors: tuple[str, ...] = ()
     occurred_at: str = field(
         default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds")
     )
@@ -102,6 +105,7 @@ class NotificationEvent:
             "assets": [a.to_dict() for a in self.assets],
             "totals": self.totals(),
             "files": list(self.files),
+            "errors": list(self.errors),
             "occurred_at": self.occurred_at,
         }
 
@@ -119,8 +123,9 @@ def run_event(
     assets: list[AssetOutcome],
     partition_range: tuple[str, str] | None = None,
     failed_steps: list[str] | None = None,
+    errors: list[str] | None = None,
 ) -> NotificationEvent:
-    """The event of a finished run, with a message that sums up what it did."""
+    """The event of a finished run, with a message that sums up what it did (or why it failed)."""
     partitions = tuple(sorted({p for a in assets for p in a.partitions}))
     event = NotificationEvent(
         kind=kind,
@@ -131,6 +136,7 @@ def run_event(
         assets=tuple(assets),
         partitions=partitions,
         partition_range=partition_range,
+        errors=tuple(errors or ()),
     )
     totals = event.totals()
     where = _describe_partitions(partitions, partition_range)
@@ -144,6 +150,9 @@ def run_event(
         steps = ", ".join(failed_steps or []) or "see the run"
         keys = ", ".join(a.asset_key for a in assets) or "none"
         message = f"Run {run_id} ({job}) failed{where}; failed step(s): {steps}; asset(s): {keys}."
+        if errors:
+            first = " ".join(errors[0].split())
+            message += f" Error: {first[:ERROR_LIMIT]}{'...' if len(first) > ERROR_LIMIT else ''}"
     return replace(event, message=message)
 
 

@@ -12,12 +12,19 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from adlake.config import AdsReportConfig, AmazonAdsSourceConfig, SellingPartnerSourceConfig
+from adlake.config import (
+    AdsReportConfig,
+    AmazonAdsSourceConfig,
+    AmcSourceConfig,
+    PullSourceConfig,
+    SellingPartnerSourceConfig,
+)
 from adlake.config.pulls import SpReportConfig
 from adlake.connectors import amazon_ads, selling_partner
 from adlake.connectors.http import ApiError, DownloadResult
 from adlake.connectors.lwa import LWA_TOKEN_URLS, LwaCredentials, LwaTokens
-from adlake.pulls.api import Progress, RemoteFailed, RemoteGone, RemoteReport
+from adlake.pulls.api import Progress, RemoteFailed, RemoteGone, RemoteReport, ReportApi
+from adlake.pulls.runner import plan_windows
 
 SecretLookup = Callable[[str], str]
 
@@ -79,6 +86,10 @@ class AdsReports:
         self.polling = polling
         self.max_days = amazon_ads.spec.max_days(report.report_type)
         self.retention_days = amazon_ads.spec.retention_days(report.report_type)
+
+    def windows(self, days: list[str]) -> list[tuple[date, date]]:
+        """Consecutive days, at most the report type's maximum range per request."""
+        return plan_windows(days, self.max_days)
 
     def request(self, scope: str, start: date, end: date) -> str:
         """Create the report (an identical one still in progress is reused by the client)."""
@@ -155,6 +166,10 @@ class SpReports:
         self.format = selling_partner.report_format(report.report_type)
         self._done: dict[str, Any] = {}
 
+    def windows(self, days: list[str]) -> list[tuple[date, date]]:
+        """Consecutive days, at most the report's window_days per request."""
+        return plan_windows(days, self.max_days)
+
     def request(self, scope: str, start: date, end: date) -> str:
         """createReport for the marketplace and the whole days of the window (UTC)."""
         return self.client.create_report(
@@ -207,9 +222,13 @@ class SpReports:
 
 
 def report_api(
-    source: AmazonAdsSourceConfig | SellingPartnerSourceConfig, report: str, secret: SecretLookup
-) -> AdsReports | SpReports:
+    source: PullSourceConfig, report: str, secret: SecretLookup, log: Callable[[str], None]
+) -> ReportApi:
     """One configured report of a source as a ReportApi, with its own client (close it)."""
+    if isinstance(source, AmcSourceConfig):
+        from adlake.pulls.amc import AmcWorkflows
+
+        return AmcWorkflows(source, report, secret, log=log)
     tokens = lwa_tokens(source, secret)
     polling = Polling(source.poll_interval_seconds, source.poll_timeout_minutes * 60.0)
     if isinstance(source, AmazonAdsSourceConfig):

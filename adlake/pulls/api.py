@@ -46,6 +46,10 @@ class ReportApi(Protocol):
     max_days: int  # days one request may cover
     retention_days: int | None  # days the API keeps data; None: no limit known
 
+    def windows(self, days: list[str]) -> list[tuple[date, date]]:
+        """The request windows (first, last day) that cover ``days`` (YYYY-MM-DD)."""
+        ...
+
     def request(self, scope: str, start: date, end: date) -> str:
         """Ask for the report of ``start..end`` (inclusive days); return the remote id."""
         ...

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import hashlib
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -21,7 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from adlake.connectors.http import ApiError
+from adlake.connectors.http import ApiError, file_sha256
 from adlake.lake.deliveries import Delivery, DeliveryLedger
 from adlake.lake.storage import Lake
 from adlake.lake.zones import Zone, dataset_prefix, partition_dir
@@ -248,7 +247,7 @@ def _publish_days(
     delivery_id = f"{entry.scope}_{entry.report_id}"
     for day, rows in counts.items():
         staged = folder / f"{day}.jsonl.gz"
-        size, digest = staged.stat().st_size, _sha256(staged)
+        size, digest = staged.stat().st_size, file_sha256(staged)
         raw_path = (
             f"{partition_dir(Zone.RAW, settings.source, settings.dataset, day)}/{delivery_id}/"
             f"{RECORDS_FILE}"
@@ -280,14 +279,6 @@ def _clamp(day: str | None, days: list[str]) -> str:
     if day is None or day > days[-1]:
         return days[-1]
     return days[0] if day < days[0] else day
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def monotonic_gate(every: float) -> Callable[[], bool]:

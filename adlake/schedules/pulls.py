@@ -14,7 +14,7 @@ import dagster as dg
 
 from adlake.assets.keys import dataset_key
 from adlake.assets.pulls import DATE, SCOPE_DIMENSION
-from adlake.config import AdlakeConfig, PullSourceConfig
+from adlake.config import AdlakeConfig, AmcSourceConfig, AmcWorkflowConfig, PullSourceConfig
 
 # Dagster's documented run tags for a range of partitions in one run
 RANGE_START_TAG = "dagster/asset_partition_range_start"
@@ -22,10 +22,24 @@ RANGE_END_TAG = "dagster/asset_partition_range_end"
 
 
 def build_pull_schedules(config: AdlakeConfig) -> dg.Definitions:
-    """A job per pull source (all its reports) and, when configured, its schedule."""
+    """A job per pull source (all its reports) and, when configured, its schedule.
+
+    AMC workflows each have their own job and cron (from the workflow file).
+    """
     jobs: list[dg.UnresolvedAssetJobDefinition] = []
     schedules: list[dg.ScheduleDefinition] = []
     for name, source in config.pull_sources().items():
+        if isinstance(source, AmcSourceConfig):
+            for workflow in source.workflows:
+                job = dg.define_asset_job(
+                    f"{name}_{workflow}_job",
+                    selection=[dataset_key("raw", name, workflow)],
+                    description=f"Execute AMC workflow {workflow} of {name} for its tenants.",
+                )
+                jobs.append(job)
+                if source.workflows[workflow].schedule is not None:
+                    schedules.append(build_workflow_schedule(name, source, workflow, job))
+            continue
         job = dg.define_asset_job(
             f"{name}_pull_job",
             selection=[dataset_key("raw", name, report) for report in source.reports],
@@ -49,6 +63,50 @@ def lookback_range(source: PullSourceConfig, today: date) -> tuple[date, date] |
         date.fromisoformat(source.start_date),
     )
     return (start, end) if start <= end else None
+
+
+def workflow_range(workflow: AmcWorkflowConfig, today: date) -> tuple[date, date]:
+    """The days a scheduled run of an AMC workflow on ``today`` (UTC) executes.
+
+    Day workflows: ``lookback_days`` ending ``lag_days`` ago. Week workflows: the last full
+    calendar week (Monday-Sunday) that ends ``lag_days`` ago or earlier.
+    """
+    anchor = today - timedelta(days=workflow.lag_days)
+    if workflow.window == "week":
+        sunday = anchor - timedelta(days=(anchor.weekday() + 1) % 7)
+        return sunday - timedelta(days=6), sunday
+    return anchor - timedelta(days=workflow.lookback_days - 1), anchor
+
+
+def build_workflow_schedule(
+    name: str, source: AmcSourceConfig, workflow: str, job: dg.UnresolvedAssetJobDefinition
+) -> dg.ScheduleDefinition:
+    """The schedule of one AMC workflow: its cron (UTC), its lagged window, every tenant."""
+    spec = source.workflows[workflow]
+    assert spec.schedule is not None
+
+    @dg.schedule(
+        name=f"{name}_{workflow}_schedule",
+        job=job,
+        cron_schedule=spec.schedule,
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description=f"Executes AMC workflow {spec.workflow_id} for every tenant of {name} "
+        f"({spec.schedule}, UTC; data {spec.lag_days} day(s) behind, {spec.window} windows).",
+    )
+    def _schedule(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+        today = context.scheduled_execution_time.astimezone(ZoneInfo("UTC")).date()
+        start, end = workflow_range(spec, today)
+        start = max(start, date.fromisoformat(source.start_date))
+        if start > end:
+            return dg.SkipReason(f"nothing to run yet: start_date {source.start_date} is ahead")
+        first, last = partition_range(source, start, end)
+        return dg.RunRequest(
+            run_key=f"{name}:{workflow}:{today.isoformat()}",
+            tags={RANGE_START_TAG: first, RANGE_END_TAG: last},
+        )
+
+    return _schedule
 
 
 def partition_range(source: PullSourceConfig, start: date, end: date) -> tuple[str, str]:

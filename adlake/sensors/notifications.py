@@ -54,10 +54,12 @@ def build_notification_defs(config: AdlakeConfig) -> dg.Definitions:
     def run_failure_notification_sensor(
         context: dg.RunFailureSensorContext, notifier: NotifierResource
     ) -> None:
-        steps = sorted(
-            {e.step_key for e in context.get_step_failure_events() if e.step_key is not None}
+        failures = context.get_step_failure_events()
+        steps = sorted({e.step_key for e in failures if e.step_key is not None})
+        errors = [text for text in map(failure_text, failures) if text]
+        event = event_of_run(
+            context.instance, context.dagster_run, "run_failed", notifier, steps, errors
         )
-        event = event_of_run(context.instance, context.dagster_run, "run_failed", notifier, steps)
         notifier.notify(event)
         context.log.info(f"announced {event.kind} of run {event.run_id}")
 
@@ -72,6 +74,7 @@ def event_of_run(
     kind: Literal["run_succeeded", "run_failed"],
     notifier: NotifierResource,
     failed_steps: list[str] | None = None,
+    errors: list[str] | None = None,
 ) -> NotificationEvent:
     """The notification event of a finished run, from its tags and its event log."""
     tags = run.tags
@@ -88,7 +91,19 @@ def event_of_run(
         assets=asset_outcomes(instance, run),
         partition_range=span,
         failed_steps=failed_steps,
+        errors=errors,
     )
+
+
+def failure_text(event: dg.DagsterEvent) -> str:
+    """What a failed step said: its Failure's description, else the error's message."""
+    data = event.step_failure_data
+    if data is None:
+        return ""
+    user = data.user_failure_data
+    if user is not None and user.description:
+        return user.description
+    return data.error.message.strip() if data.error else ""
 
 
 def asset_outcomes(instance: dg.DagsterInstance, run: dg.DagsterRun) -> list[AssetOutcome]:

@@ -25,6 +25,7 @@ from adlake.transform.readers import FileRead, sql_string
 from adlake.transform.types import duckdb_type
 
 STAGE_BATCH_ROWS = 122_880
+STAGE_READS_PER_QUERY = 8
 STAGE_OPEN_FILES = 64  # staging files open at once
 
 
@@ -108,17 +109,24 @@ def stage_rows(
     days: Sequence[str],
     labels: Sequence[CleanInput],
 ) -> None:
-    """Read every delivery once, in one query, and stage the rows of the target days.
+    """Read every delivery once and stage the rows of the target days.
 
-    ``labels`` are the run's inputs in rank order, to record the delivery of invalid rows.
+    Deliveries are read ``STAGE_READS_PER_QUERY`` at a time: every file a query reads holds a
+    read buffer of its own (tens of MB), so a 30-day backfill of three accounts (90 files) in
+    one query would exceed the engine's memory limit. ``labels`` are the run's inputs in rank
+    order, to record the delivery of invalid rows; each row keeps its delivery's rank.
     """
-    union = " UNION ALL ".join(_row_select(spec, rank, item, read) for rank, item, read in reads)
     wanted = ", ".join(f"DATE {sql_string(day)}" for day in days)
     delivery_ids = pa.array([item.delivery_id for item in labels], pa.string())
-    relation = con.sql(f"SELECT * FROM ({union}) WHERE dt IN ({wanted})")
-    for batch in relation.to_arrow_reader(STAGE_BATCH_ROWS):
-        if batch.num_rows:
-            stager.add(batch, delivery_ids)
+    for start in range(0, len(reads), STAGE_READS_PER_QUERY):
+        chunk = reads[start : start + STAGE_READS_PER_QUERY]
+        union = " UNION ALL ".join(
+            _row_select(spec, rank, item, read) for rank, item, read in chunk
+        )
+        relation = con.sql(f"SELECT * FROM ({union}) WHERE dt IN ({wanted})")
+        for batch in relation.to_arrow_reader(STAGE_BATCH_ROWS):
+            if batch.num_rows:
+                stager.add(batch, delivery_ids)
 
 
 def staged_schema(con: duckdb.DuckDBPyConnection, spec: DatasetConfig, stager: Stager) -> pa.Schema:

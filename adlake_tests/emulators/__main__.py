@@ -1,9 +1,10 @@
 """Serve the Amazon emulators where the project's adlake.yaml points (``make dev`` runs this).
 
 For every pull source whose ``endpoint`` or ``token_url`` is on 127.0.0.1/localhost, the matching
-emulator listens on that port: Login with Amazon, Amazon Ads (with the configured profile ids)
-and the Selling Partner API; for an ``amazon_ads`` audience destination, the advertiser
-audiences API (knowing the configured advertiser or connection). The LWA emulator accepts the credentials found in the project's
+emulator listens on that port: Login with Amazon, Amazon Ads (with the configured profile ids),
+the Selling Partner API and AMC (with the configured tenants as instances); for an
+``amazon_ads`` audience destination, the advertiser audiences API (knowing the configured
+advertiser or connection). The LWA emulator accepts the credentials found in the project's
 secrets (``adlake init`` writes random ones), so the sample config pulls "Amazon" data offline.
 Stops on Ctrl-C or SIGTERM.
 """
@@ -17,10 +18,11 @@ import sys
 import threading
 from urllib.parse import urlparse
 
-from adlake.config import AmazonAdsSourceConfig, load_config
+from adlake.config import AmazonAdsSourceConfig, AmcSourceConfig, load_config
 from adlake.resources.secrets import LocalSecretsResource, SecretNotFound
 from adlake_tests.emulators.amazon_ads import DEFAULT_PROFILES, AmazonAdsEmulator
 from adlake_tests.emulators.amazon_audiences import AmazonAudiencesEmulator
+from adlake_tests.emulators.amc import AmcEmulator
 from adlake_tests.emulators.lwa import LwaEmulator, TokenAuthority
 from adlake_tests.emulators.selling_partner import SellingPartnerEmulator
 from adlake_tests.emulators.server import EmulatorServer
@@ -45,6 +47,17 @@ def ads_profiles(profile_ids: list[str]) -> list[dict]:
         profile["profileId"] = int(profile_id)
         profiles.append(profile)
     return profiles
+
+
+def amc_emulator(authority: TokenAuthority, source: AmcSourceConfig, client_id: str) -> AmcEmulator:
+    """An AMC emulator holding the source's tenants as its instances."""
+    emulator = AmcEmulator(authority, polls_to_complete=3)
+    emulator.instances = {
+        tenant.instance_id: {"entity_id": tenant.entity_id, "marketplace_id": tenant.marketplace_id}
+        for tenant in source.tenants.values()
+    }
+    emulator.client_ids.add(client_id)
+    return emulator
 
 
 def build_servers() -> list[tuple[EmulatorServer, int]]:
@@ -82,6 +95,8 @@ def build_servers() -> list[tuple[EmulatorServer, int]]:
             if source.connection_id:
                 audiences.connections.add(source.connection_id)
             servers[api_port] = audiences
+        elif isinstance(source, AmcSourceConfig):
+            servers[api_port] = amc_emulator(authority, source, client_id)
         elif isinstance(source, AmazonAdsSourceConfig):
             ads = AmazonAdsEmulator(authority, polls_to_complete=3)
             ads.profiles = ads_profiles(source.profiles)

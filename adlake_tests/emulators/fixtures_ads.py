@@ -15,6 +15,7 @@ from adlake.connectors.http import HttpSettings
 from adlake.connectors.lwa import LwaCredentials, LwaTokens
 from adlake_tests.emulators.amazon_ads import AmazonAdsEmulator
 from adlake_tests.emulators.amazon_audiences import AmazonAudiencesEmulator
+from adlake_tests.emulators.amc import AmcEmulator
 from adlake_tests.emulators.lwa import (
     TEST_CLIENT_ID,
     TEST_CLIENT_SECRET,
@@ -102,4 +103,11 @@ def ads_client(
 def amazon_audiences(token_authority: TokenAuthority) -> Iterator[AmazonAudiencesEmulator]:
     """A running Amazon advertiser-audiences emulator trusting the LWA emulator's tokens."""
     with AmazonAudiencesEmulator(token_authority) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def amc_emulator(token_authority: TokenAuthority) -> Iterator[AmcEmulator]:
+    """A running AMC workflow-management emulator (two instances) trusting the LWA tokens."""
+    with AmcEmulator(token_authority) as emulator:
         yield emulator
