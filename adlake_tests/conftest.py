@@ -54,6 +54,17 @@ def _no_real_aws(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
 
 
+def link_examples(folder: Path) -> None:
+    """Make the repo's examples/ (the sample AMC workflow files) visible from ``folder``.
+
+    The sample adlake.yaml names ``examples/amc/workflows`` relative to itself, so a copy of it
+    in another folder needs the examples next to it.
+    """
+    link = folder / "examples"
+    if not link.exists():
+        link.symlink_to(REPO / "examples", target_is_directory=True)
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AdlakeConfig:
     """The sample adlake.yaml copied into a fresh folder, with ADLAKE_CONFIG pointing at it.
@@ -63,6 +74,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AdlakeConfig:
     """
     config_file = tmp_path / "adlake.yaml"
     shutil.copy(SAMPLE_CONFIG, config_file)
+    link_examples(tmp_path)
     monkeypatch.setenv("ADLAKE_CONFIG", str(config_file))
     monkeypatch.setenv("ADLAKE_SECRET_CRM_HMAC_KEY", "test-hmac-key-not-a-secret")
     return load_config(config_file)

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from adlake.config import ConfigError, load_config
-from adlake_tests.conftest import REPO, SAMPLE_CONFIG
+from adlake_tests.conftest import REPO, SAMPLE_CONFIG, link_examples
 
 POS = ("sources", "retail_partner", "datasets", "pos_transactions")
 POS_KEY = "sources.retail_partner.datasets.pos_transactions"
@@ -423,6 +423,7 @@ def write_sample(tmp_path: Path, mutation: Mutation) -> Path:
     mutation(data)
     file = tmp_path / "adlake.yaml"
     file.write_text(yaml.safe_dump(data, sort_keys=False))
+    link_examples(tmp_path)
     return file
 
 
@@ -513,6 +514,9 @@ def test_sample_config_loads() -> None:
         ("crm", "contacts"),
         ("amazon_ads", "sp_campaigns"),
         ("seller", "orders"),
+        ("amc", "campaign_daily"),
+        ("amc", "reach_weekly"),
+        ("amc", "sponsored_ads_daily"),
     ]
     assert config.resolve(config.lake.root) == REPO / ".adlake" / "lake"
 

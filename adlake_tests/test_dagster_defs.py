@@ -25,7 +25,11 @@ from adlake.resources import SecretNotFound
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
 UPDATE_VARIABLE = "ADLAKE_UPDATE_SNAPSHOTS"
 DATASETS = [("retail_partner", "pos_transactions"), ("crm", "contacts")]
-PULLED = [("amazon_ads", "sp_campaigns", "profile"), ("seller", "orders", "marketplace")]
+PULLED = [
+    ("amazon_ads", "sp_campaigns", "profile"),
+    ("seller", "orders", "marketplace"),
+    *[("amc", w, "tenant") for w in ("campaign_daily", "reach_weekly", "sponsored_ads_daily")],
+]
 ALL = DATASETS + [(s, d) for s, d, _ in PULLED]
 LAYERS = ("raw", "clean", "catalog")
 

@@ -19,7 +19,7 @@ import yaml
 
 from adlake.cli import main
 from adlake.config import load_config
-from adlake_tests.conftest import REPO, SAMPLE_CONFIG
+from adlake_tests.conftest import REPO, SAMPLE_CONFIG, link_examples
 
 
 def free_port() -> int:
@@ -33,13 +33,15 @@ def free_port() -> int:
 def sample_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The sample adlake.yaml with its emulator ports moved to free ones (parallel-safe)."""
     document = yaml.safe_load(SAMPLE_CONFIG.read_text())
-    lwa, ads, sp, audiences = free_port(), free_port(), free_port(), free_port()
+    lwa, ads, sp, audiences, amc = (free_port() for _ in range(5))
     places = [(document["sources"]["amazon_ads"], ads), (document["sources"]["seller"], sp)]
+    places.append((document["sources"]["amc"], amc))
     for place, port in [*places, (document["destinations"]["amazon_dsp"], audiences)]:
         place["endpoint"] = f"http://127.0.0.1:{port}"
         place["token_url"] = f"http://127.0.0.1:{lwa}/auth/o2/token"
     config = tmp_path / "adlake.yaml"
     config.write_text(yaml.safe_dump(document, sort_keys=False))
+    link_examples(tmp_path)
     monkeypatch.setenv("ADLAKE_CONFIG", str(config))
     for variable in [v for v in os.environ if v.startswith("ADLAKE_SECRET_")]:
         monkeypatch.delenv(variable)
@@ -61,7 +63,7 @@ def emulators(sample_project: Path) -> Iterator[subprocess.Popen[str]]:
     ports = [int(u.rsplit(":", 1)[1].split("/")[0]) for u in (
         config.sources["amazon_ads"].endpoint, config.sources["seller"].endpoint,
         config.sources["amazon_ads"].token_url.removesuffix("/auth/o2/token"),
-        config.destinations["amazon_dsp"].endpoint,
+        config.destinations["amazon_dsp"].endpoint, config.sources["amc"].endpoint,
     )]  # fmt: skip
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and process.poll() is None:
@@ -89,7 +91,7 @@ def test_init_writes_private_emulator_credentials_only_for_loopback_sources(
     assert secrets_file.stat().st_mode & 0o077 == 0
 
     document = yaml.safe_load(sample_project.read_text())
-    places = [document["sources"]["amazon_ads"], document["sources"]["seller"]]
+    places = [document["sources"][name] for name in ("amazon_ads", "seller", "amc")]
     for place in [*places, document["destinations"]["amazon_dsp"]]:  # Amazon: nothing made up
         del place["endpoint"], place["token_url"]
     secrets_file.unlink()

@@ -15,7 +15,7 @@ import yaml
 
 from adlake.config import AdlakeConfig, load_config
 from adlake.iam import IamPolicyError, build_iam_policy
-from adlake_tests.conftest import SAMPLE_CONFIG
+from adlake_tests.conftest import SAMPLE_CONFIG, link_examples
 
 ACCOUNT = "210987654321"
 KEY_ID = "1234abcd-12ab-34cd-56ef-1234567890ab"
@@ -46,6 +46,7 @@ def write_config(folder: Path, **aws_changes: Any) -> Path:
     document.update(profile="aws", aws=aws)
     path = folder / "adlake.yaml"
     path.write_text(yaml.safe_dump(document, sort_keys=False))
+    link_examples(folder)
     return path
 
 
@@ -84,6 +85,8 @@ def test_policy_names_exactly_what_the_config_holds(aws_config: AdlakeConfig) ->
         f"{glue}:table/adlake_amazon_ads/*",
         f"{glue}:database/adlake_seller",
         f"{glue}:table/adlake_seller/*",
+        f"{glue}:database/adlake_amc",
+        f"{glue}:table/adlake_amc/*",
     }
     assert "glue:BatchCreatePartition" in statements["GlueCatalog"]["Action"]
     assert statements["Secrets"] == {
@@ -182,6 +185,7 @@ def test_cli_prints_the_policy_json(tmp_path: Path) -> None:
 def test_cli_refuses_the_local_profile(tmp_path: Path) -> None:
     local = tmp_path / "adlake.yaml"
     local.write_text(SAMPLE_CONFIG.read_text())
+    link_examples(tmp_path)
     done = run_cli("iam-policy", config=local)
     assert done.returncode == 2
     assert done.stdout == ""
