@@ -281,3 +281,32 @@ def test_amc_s_sql_validation_error_names_the_workflow_and_expired_urls_are_rene
     rows = result.asset_materializations_for_node("raw__amc__campaign_daily")[0].metadata["rows"]
     assert rows.value == 2 * amc_emulator.rows_per_day
     assert len(executions(amc_emulator, "adlake_campaign_daily")) == 2
+
+
+def test_the_readme_workflow_file_example_reads_as_a_valid_workflow(tmp_path: Path) -> None:
+    readme = (REPO / "README.md").read_text().split("## Amazon Marketing Cloud", 1)[1]
+    example = readme.split("```sql\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "readme_example.sql"
+    path.write_text(example)
+    workflow = AmcWorkflowConfig.model_validate(read_workflow(path))
+    assert (workflow.workflow_id, workflow.window, workflow.lag_days) == (
+        "adlake_campaign_daily",
+        "day",
+        2,
+    )
+    assert workflow.columns["spend"].scale == 4 and one_line(workflow.sql).startswith("SELECT")
+
+
+def test_the_ui_shows_each_workflow_per_tenant_with_its_owners(amc_project: PullProject) -> None:
+    specs = {spec.key: spec for spec in amc_project.defs().resolve_all_asset_specs()}
+    raw = specs[dg.AssetKey(["raw", "amc", "campaign_daily"])]
+    assert raw.owners == ["us-analytics@example.com"]
+    assert TEST_INSTANCE_ID_2 in raw.metadata["tenants"].value
+    assert set(raw.partitions_def.get_partition_keys()[:2]) == {  # type: ignore[union-attr]
+        key(days_ago(60), tenant, "tenant") for tenant in TENANTS
+    }
+    assert {s.key for s in specs.values() if s.key.path[1] == "amc"} == {
+        dg.AssetKey([layer, "amc", workflow])
+        for layer in ("raw", "clean", "catalog")
+        for workflow in WORKFLOWS
+    }

@@ -13,7 +13,7 @@ import dagster as dg
 
 from adlake.assets.keys import dataset_key
 from adlake.catalog.table import JsonTable
-from adlake.config import AdlakeConfig, PullSourceConfig
+from adlake.config import AdlakeConfig, AmcSourceConfig, PullSourceConfig
 from adlake.lake.deliveries import DeliveryLedger, current_deliveries
 from adlake.lake.storage import Lake
 from adlake.pulls import (
@@ -76,7 +76,12 @@ def build_pull_asset(
         pool=source.kind,
         description=f"{spec.report_type} reports pulled from {source.kind} per {dimension} and "
         f"day, as delivered plus one JSON-lines delivery per day. {spec.description}".strip(),
-        metadata={"report_type": spec.report_type, "ledger": ledger_prefix(source_name)},
+        metadata={
+            "report_type": spec.report_type,
+            "ledger": ledger_prefix(source_name),
+            **_scope_metadata(source),
+        },
+        owners=_owners(source),
         check_specs=[
             dg.AssetCheckSpec(
                 NO_EMPTY_AFTER_ROWS,
@@ -134,6 +139,26 @@ def build_pull_asset(
         )
 
     return _pull
+
+
+def _scope_metadata(source: PullSourceConfig) -> dict[str, object]:
+    """What the UI shows of the accounts: for AMC, the tenants' instances and owners."""
+    if not isinstance(source, AmcSourceConfig):
+        return {}
+    rows = "\n".join(
+        f"| {name} | {t.instance_id} | {t.entity_id} | {t.marketplace_id} | {t.owner} |"
+        for name, t in source.tenants.items()
+    )
+    table = "| tenant | instance | AMC account | marketplace | owner |\n|---|---|---|---|---|\n"
+    return {"tenants": dg.MetadataValue.md(table + rows)}
+
+
+def _owners(source: PullSourceConfig) -> list[str] | None:
+    """The tenants' owners that are e-mail addresses (Dagster shows them as asset owners)."""
+    if not isinstance(source, AmcSourceConfig):
+        return None
+    found = sorted({t.owner for t in source.tenants.values() if "@" in t.owner})
+    return found or None
 
 
 def _pull_windows(
