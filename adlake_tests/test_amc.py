@@ -66,6 +66,7 @@ def amc_source(emulator: AmcEmulator, lwa: LwaEmulator, workflows: Path, **extra
         "token_url": lwa.token_url,
         "workflows_dir": str(workflows),
         "poll_interval_seconds": 0.02,
+        "max_executions_per_day": 500,
         "start_date": days_ago(60),
         "tenants": {
             "brand_us": {
@@ -310,3 +311,31 @@ def test_the_ui_shows_each_workflow_per_tenant_with_its_owners(amc_project: Pull
         for layer in ("raw", "clean", "catalog")
         for workflow in WORKFLOWS
     }
+
+
+def test_the_daily_execution_limit_stops_before_amc_refuses_and_loses_nothing(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    amc_emulator: AmcEmulator,
+    lwa_emulator: LwaEmulator,
+    workflows: Path,
+) -> None:
+    source = amc_source(amc_emulator, lwa_emulator, workflows, max_executions_per_day=3)
+    project = write_project(tmp_path, monkeypatch, {"amc": source})
+    instance = dg.DagsterInstance.ephemeral()
+    first, last = days_ago(6), days_ago(2)
+    result = run(project, "campaign_daily", first, last, instance=instance, raise_on_error=False)
+    assert not result.success
+    text = failure_text(next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE"))
+    assert "allows 3 requests per account and day" in text and "Nothing was lost" in text
+    made = executions(amc_emulator, "adlake_campaign_daily")
+    assert sorted(i for i, _ in made) == [TEST_INSTANCE_ID] * 3 + [TEST_INSTANCE_ID_2] * 3
+    # the other workflows share the instance's budget
+    assert not run(project, "sponsored_ads_daily", last, last, raise_on_error=False).success
+    assert not executions(amc_emulator, "adlake_sponsored_ads_daily")
+
+    source["max_executions_per_day"] = 10
+    project = write_project(tmp_path, monkeypatch, {"amc": source})
+    assert run(project, "campaign_daily", first, last, instance=instance).success
+    made = executions(amc_emulator, "adlake_campaign_daily")
+    assert len(made) == len(set(made)) == 10  # each window executed once, none twice

@@ -152,6 +152,12 @@ class AmcSourceConfig(_PullSourceConfig):
         description="Filled from workflows_dir (one per file, named after it); may be inline.",
     )
     schedule: None = Field(None, description="Not used: each workflow file has its own cron.")
+    max_executions_per_day: int | None = Field(
+        30,
+        ge=1,
+        description="Executions adlake starts per instance and UTC day, all workflows together "
+        "(AMC's limit is 30); the rest wait for the next run. null: no limit.",
+    )
     poll_interval_seconds: float = Field(
         60.0, gt=0, le=600, description="First wait between execution status checks (it grows)."
     )

@@ -71,6 +71,7 @@ class AdsReports:
     api = "amazon_ads"
     scope_field = "profile_id"
     file_name = "report.json.gz"
+    daily_limit: int | None = None
 
     def __init__(
         self,
@@ -149,6 +150,7 @@ class SpReports:
     scope_field = "marketplace_id"
     file_name = "document"
     retention_days: int | None = None  # SP reports have no documented retention limit
+    daily_limit: int | None = None
 
     def __init__(
         self,

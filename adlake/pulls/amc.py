@@ -77,6 +77,7 @@ class AmcWorkflows:
         self.workflow = source.workflows[name]
         self.report_type = self.workflow.workflow_id
         self.max_days = 7 if self.workflow.window == "week" else 1
+        self.daily_limit = source.max_executions_per_day
         self.synced: dict[str, str] = {}  # tenant -> created | updated | unchanged
         self._secret = secret
         self._log = log

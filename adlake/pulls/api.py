@@ -45,6 +45,9 @@ class ReportApi(Protocol):
     file_name: str
     max_days: int  # days one request may cover
     retention_days: int | None  # days the API keeps data; None: no limit known
+    # requests the API allows per account and UTC day, all datasets of the source together
+    # (AMC: executions per instance); None: no such limit
+    daily_limit: int | None
 
     def windows(self, days: list[str]) -> list[tuple[date, date]]:
         """The request windows (first, last day) that cover ``days`` (YYYY-MM-DD)."""

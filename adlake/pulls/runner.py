@@ -116,12 +116,15 @@ def _request(
     earlier: ReportEntry | None,
 ) -> ReportEntry:
     """Request the report and record its id before anything else can fail."""
+    budget = DailyBudget(ledger.lake, settings.source, scope, api.daily_limit)
+    budget.check(_what(settings, scope, start, end))
     try:
         report_id = api.request(scope, start, end)
     except ApiError as exc:
         raise PullError(
             f"{_what(settings, scope, start, end)}: the report request failed: {exc}"
         ) from None
+    budget.spend()
     stamp = now_iso()
     entry = ReportEntry(
         source=settings.source,
@@ -141,6 +144,38 @@ def _request(
     )
     ledger.save(entry)
     return entry
+
+
+class DailyBudget:
+    """Requests made for one account today (UTC), against the API's daily limit.
+
+    Counted in ``state/<source>/request_counts/scope=<account>/<day>.json``, shared by every
+    dataset of the source (AMC counts executions per instance, whatever the workflow).
+    """
+
+    def __init__(self, lake: Lake, source: str, scope: str, limit: int | None) -> None:
+        self.lake = lake
+        self.limit = limit
+        day = datetime.now(tz=UTC).date().isoformat()
+        self.path = f"{Zone.STATE.value}/{source}/request_counts/scope={scope}/{day}.json"
+
+    def used(self) -> int:
+        """Requests made today."""
+        return int(self.lake.read_json(self.path)["count"]) if self.lake.exists(self.path) else 0
+
+    def check(self, what: str) -> None:
+        """Raise PullError, before any call, when today's requests reached the limit."""
+        if self.limit is not None and self.used() >= self.limit:
+            raise PullError(
+                f"{what}: not requested: the API allows {self.limit} requests per account and "
+                f"day and {self.limit} were made today (UTC). Nothing was lost: run the "
+                "partitions again tomorrow, or raise the source's daily limit if the API allows"
+            )
+
+    def spend(self) -> None:
+        """Count one more request made today."""
+        if self.limit is not None:
+            self.lake.write_json(self.path, {"count": self.used() + 1})
 
 
 def _wait(
