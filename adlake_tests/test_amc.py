@@ -9,7 +9,7 @@ notification.
 from __future__ import annotations
 
 import shutil
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -339,3 +339,24 @@ def test_the_daily_execution_limit_stops_before_amc_refuses_and_loses_nothing(
     assert run(project, "campaign_daily", first, last, instance=instance).success
     made = executions(amc_emulator, "adlake_campaign_daily")
     assert len(made) == len(set(made)) == 10  # each window executed once, none twice
+
+
+def test_each_workflow_has_its_own_schedule_over_its_lagged_window(
+    amc_project: PullProject,
+) -> None:
+    defs = amc_project.defs()
+    names = {s.name for s in defs.schedules or []}
+    assert {f"amc_{w}_schedule" for w in WORKFLOWS} <= names
+    tuesday = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    for workflow, (first, last) in {
+        "campaign_daily": ("2026-11-29", "2026-11-29"),
+        "reach_weekly": ("2026-11-23", "2026-11-29"),
+    }.items():
+        schedule = defs.resolve_schedule_def(f"amc_{workflow}_schedule")
+        with dg.build_schedule_context(scheduled_execution_time=tuesday) as context:
+            request = schedule.evaluate_tick(context).run_requests[0]
+        assert request.tags["dagster/asset_partition_range_start"] == key(
+            first, "brand_us", "tenant"
+        )
+        assert request.tags["dagster/asset_partition_range_end"] == key(last, "brand_uk", "tenant")
+    assert defs.resolve_schedule_def("amc_reach_weekly_schedule").cron_schedule == "0 10 * * 2"

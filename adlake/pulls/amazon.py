@@ -69,6 +69,7 @@ class AdsReports:
     """One Amazon Ads Reporting v3 report, per profile."""
 
     api = "amazon_ads"
+    noun = "report"
     scope_field = "profile_id"
     file_name = "report.json.gz"
     daily_limit: int | None = None
@@ -147,6 +148,7 @@ class SpReports:
     """One Selling Partner report, per marketplace."""
 
     api = "selling_partner"
+    noun = "report"
     scope_field = "marketplace_id"
     file_name = "document"
     retention_days: int | None = None  # SP reports have no documented retention limit

@@ -60,6 +60,7 @@ class AmcWorkflows:
     """One AMC workflow, executed per tenant and window."""
 
     api = "amc"
+    noun = "execution"
     scope_field = "tenant"
     file_name = "output.csv"
     retention_days: int | None = None  # AMC keeps events for 13 months or more, per source

@@ -40,6 +40,7 @@ class ReportApi(Protocol):
     """
 
     api: str
+    noun: str  # what the API calls the remote job, for messages: "report", "execution"
     report_type: str
     scope_field: str
     file_name: str

@@ -72,24 +72,24 @@ def pull_window(
     entry = ledger.get(scope, start.isoformat(), end.isoformat())
     if entry is not None and entry.status in DONE and _recent(entry, settings.repull_after):
         log(
-            f"{_what(settings, scope, start, end)}: pulled at {entry.landed_at} (report "
+            f"{_what(settings, scope, start, end)}: pulled at {entry.landed_at} ({api.noun} "
             f"{entry.report_id}); not requested again"
         )
         return WindowOutcome(entry, "reused")
     if entry is not None and entry.status in IN_FLIGHT:
         action = "resumed"
         log(
-            f"{_what(settings, scope, start, end)}: resuming report {entry.report_id} "
+            f"{_what(settings, scope, start, end)}: resuming {api.noun} {entry.report_id} "
             f"({entry.status})"
         )
     else:
         entry = _request(api, ledger, settings, scope, start, end, entry)
         action = "requested"
-        log(f"{_what(settings, scope, start, end)}: requested report {entry.report_id}")
+        log(f"{_what(settings, scope, start, end)}: requested {api.noun} {entry.report_id}")
     try:
         report, entry = _wait(api, ledger, entry, log)
     except RemoteGone:
-        log(f"report {entry.report_id} is no longer known to {api.api}; requesting it again")
+        log(f"{api.noun} {entry.report_id} is no longer known to {api.api}; requesting it again")
         entry = _request(api, ledger, settings, scope, start, end, entry)
         action = "requested"
         report, entry = _wait(api, ledger, entry, log)
@@ -122,7 +122,7 @@ def _request(
         report_id = api.request(scope, start, end)
     except ApiError as exc:
         raise PullError(
-            f"{_what(settings, scope, start, end)}: the report request failed: {exc}"
+            f"{_what(settings, scope, start, end)}: the {api.noun} request failed: {exc}"
         ) from None
     budget.spend()
     stamp = now_iso()
@@ -188,7 +188,7 @@ def _wait(
         state["entry"] = state["entry"].update(remote_status=status, polls=polls)
         ledger.save(state["entry"])
         log(
-            f"report {entry.report_id} ({entry.scope} {entry.start}..{entry.end}): {status}, "
+            f"{api.noun} {entry.report_id} ({entry.scope} {entry.start}..{entry.end}): {status}, "
             f"poll {polls}"
         )
 
@@ -197,7 +197,7 @@ def _wait(
     except (ApiError, RemoteFailed) as exc:
         ledger.save(state["entry"].update(status="failed", problem=str(exc)[:2000]))
         raise PullError(
-            f"{entry.source}/{entry.dataset} {entry.scope} {entry.start}..{entry.end}: report "
+            f"{entry.source}/{entry.dataset} {entry.scope} {entry.start}..{entry.end}: {api.noun} "
             f"{entry.report_id} did not complete: {exc}"
         ) from None
     return report, state["entry"]
@@ -223,7 +223,7 @@ def _land(
 
             def progress(done: int) -> None:
                 if gate():
-                    log(f"report {entry.report_id}: {done:,} bytes downloaded")
+                    log(f"{api.noun} {entry.report_id}: {done:,} bytes downloaded")
 
             size = api.download(entry.scope, report, document, progress).bytes
             day_rows = _split_by_day(api, entry, api.records(document), folder)
@@ -234,7 +234,7 @@ def _land(
             lake.publish(str(document), original)
             entry = entry.update(status="downloaded", bytes=size)
             ledger.save(entry)
-            log(f"report {entry.report_id}: {size:,} bytes kept in raw at {original}")
+            log(f"{api.noun} {entry.report_id}: {size:,} bytes kept in raw at {original}")
         _publish_days(lake, settings, entry, day_rows, folder)
     rows = sum(day_rows.values())
     entry = entry.update(
@@ -245,7 +245,7 @@ def _land(
         problem="",
     )
     ledger.save(entry)
-    log(f"report {entry.report_id}: {rows:,} rows landed over {len(day_rows)} day(s)")
+    log(f"{api.noun} {entry.report_id}: {rows:,} rows landed over {len(day_rows)} day(s)")
     return entry
 
 
