@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from adlake.assets.amc import build_amc_defs
 from adlake.assets.catalog import build_catalog_defs
 from adlake.assets.clean import build_clean_defs
 from adlake.assets.databases import build_database_defs
@@ -29,6 +30,7 @@ def defs() -> dg.Definitions:
     merged = dg.Definitions.merge(
         build_raw_defs(config),
         build_pull_defs(config),
+        build_amc_defs(config),
         build_pull_schedules(config),
         build_file_defs(config),
         build_file_sensors(config),

@@ -360,3 +360,34 @@ def test_each_workflow_has_its_own_schedule_over_its_lagged_window(
         )
         assert request.tags["dagster/asset_partition_range_end"] == key(last, "brand_uk", "tenant")
     assert defs.resolve_schedule_def("amc_reach_weekly_schedule").cron_schedule == "0 10 * * 2"
+
+
+def test_the_drift_check_reads_each_tenant_s_workflow_without_changing_it(
+    amc_project: PullProject, amc_emulator: AmcEmulator
+) -> None:
+    defs = amc_project.defs()
+    check = dg.AssetCheckKey(dg.AssetKey(["raw", "amc", "campaign_daily"]), "workflow_in_sync")
+    instance = dg.DagsterInstance.ephemeral()
+
+    def evaluate() -> dg.AssetCheckEvaluation:
+        result = dg.materialize(
+            list(defs.assets) + list(defs.asset_checks or []),
+            selection=dg.AssetSelection.checks(check),
+            resources=defs.resources,
+            instance=instance,
+        )
+        return result.get_asset_check_evaluations()[0]
+
+    missing = evaluate()
+    assert not missing.passed and missing.metadata["out_of_sync"].value == 2
+    run(amc_project, "campaign_daily", days_ago(3), days_ago(3))
+    assert evaluate().passed
+    remote = amc_emulator.workflows[TEST_INSTANCE_ID]["adlake_campaign_daily"]
+    remote["sqlQuery"] = "SELECT 1 AS date"  # someone edited the workflow in AMC
+    writes = len(amc_emulator.workflow_writes)
+    drifted = evaluate()
+    assert (
+        not drifted.passed
+        and "| brand_us | differs: sqlQuery |" in drifted.metadata["tenants"].value
+    )
+    assert len(amc_emulator.workflow_writes) == writes  # the check changed nothing

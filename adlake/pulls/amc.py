@@ -101,6 +101,16 @@ class AmcWorkflows:
             parameters=self.workflow.parameters or None,
         )
 
+    def drift_of(self, tenant: str) -> str:
+        """Whether the tenant's saved workflow is the file's: in sync, missing, or what differs."""
+        remote = self._client(tenant).get_workflow(
+            self._instance(tenant), self.workflow.workflow_id
+        )
+        if remote is None:
+            return "missing"
+        fields = drift(workflow_body(self.workflow), remote)
+        return f"differs: {', '.join(fields)}" if fields else "in sync"
+
     def sync(self, tenant: str) -> str:
         """Create or update the tenant's copy of the workflow when it differs from the file."""
         if tenant in self.synced:
