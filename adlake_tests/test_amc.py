@@ -22,7 +22,7 @@ from adlake.config.amc_files import one_line, read_workflow
 from adlake.lake.storage import Lake
 from adlake.notify import AssetOutcome, run_event
 from adlake.pulls import ReportLedger
-from adlake.pulls.amc import week_windows
+from adlake.pulls.amc import drift, week_windows
 from adlake.schedules.pulls import workflow_range
 from adlake.sensors.notifications import failure_text
 from adlake_tests.conftest import REPO
@@ -391,3 +391,22 @@ def test_the_drift_check_reads_each_tenant_s_workflow_without_changing_it(
         and "| brand_us | differs: sqlQuery |" in drifted.metadata["tenants"].value
     )
     assert len(amc_emulator.workflow_writes) == writes  # the check changed nothing
+
+
+def test_drift_ignores_what_amc_adds_but_not_what_the_file_changes() -> None:
+    local = {
+        "workflowId": "w",
+        "sqlQuery": "SELECT a FROM t",
+        "inputParameters": [{"name": "p", "dataType": "STRING", "defaultValue": "1"}],
+    }
+    remote = {
+        **local,
+        "sqlQuery": "SELECT a\nFROM t",
+        "inputParameters": [
+            {**local["inputParameters"][0], "description": "", "columnType": "DIMENSION"}
+        ],
+        "outputColumns": [],
+    }
+    assert drift(local, remote) == []
+    assert drift({**local, "sqlQuery": "SELECT b FROM t"}, remote) == ["sqlQuery"]
+    assert drift({**local, "inputParameters": []}, remote) == ["inputParameters"]

@@ -87,6 +87,11 @@ class AmcWorkflowConfig(_Model):
     parameters: dict[str, str] = Field(
         default_factory=dict, description="CUSTOM_PARAMETER values passed to every execution."
     )
+    filtered_column: str | None = Field(
+        None,
+        description="Output column AMC sets to flag rows whose metrics its aggregation "
+        "threshold filtered (the workflow's filteredMetricsDiscriminatorColumn).",
+    )
 
     @field_validator("columns", mode="before")
     @classmethod

@@ -32,6 +32,8 @@ Log = Callable[[str], None]
 def workflow_body(workflow: AmcWorkflowConfig) -> dict[str, Any]:
     """The saved-workflow definition AMC receives for a workflow file."""
     body: dict[str, Any] = {"workflowId": workflow.workflow_id, "sqlQuery": one_line(workflow.sql)}
+    if workflow.filtered_column:
+        body["filteredMetricsDiscriminatorColumn"] = workflow.filtered_column
     if workflow.parameters:
         body["inputParameters"] = [
             {"name": name, "dataType": "STRING", "defaultValue": value}
@@ -41,12 +43,27 @@ def workflow_body(workflow: AmcWorkflowConfig) -> dict[str, Any]:
 
 
 def drift(local: dict[str, Any], remote: dict[str, Any]) -> list[str]:
-    """The managed fields where the instance's workflow differs from the file's."""
+    """The managed fields where the instance's workflow differs from the file's.
+
+    Only what adlake sends is compared: the SQL in its one-line form, and of each input
+    parameter its name, type and default (AMC may add descriptions or column types).
+    """
     return [
         field
         for field in amc.client.WORKFLOW_FIELDS
-        if (local.get(field) or None) != (remote.get(field) or None)
+        if _comparable(field, local.get(field)) != _comparable(field, remote.get(field))
     ]
+
+
+def _comparable(field: str, value: Any) -> Any:
+    if not value:
+        return None
+    if field == "sqlQuery":
+        return one_line(str(value))
+    if field == "inputParameters" and isinstance(value, list):
+        keys = ("name", "dataType", "defaultValue")
+        return sorted(tuple(str(p.get(k)) for k in keys) for p in value if isinstance(p, dict))
+    return value
 
 
 def week_windows(days: list[str], today: date) -> list[tuple[date, date]]:
