@@ -166,8 +166,9 @@ class AmcEmulator(EmulatorServer):
     ``client_ids``, ``polls_to_complete`` (status GETs until final, default 3),
     ``fail_workflows`` (workflowId -> ``statusReason``: its executions end FAILED),
     ``max_parallel`` (default 10), ``max_adhoc_per_day`` (default 30), ``rows_per_day``
-    (default 3), ``url_ttl`` (seconds, default 600), ``now`` (wall clock for timestamps and
-    relative windows), plus the base's ``fail_next`` and ``expire_all_urls``.
+    (default 3), ``url_ttl`` (seconds, default 600), ``output_parts`` (CSV files per output,
+    default 1), ``now`` (wall clock for timestamps and relative windows), plus the base's
+    ``fail_next`` and ``expire_all_urls``.
     Logs: ``workflows`` (instance -> workflowId -> definition), ``workflow_writes`` ((instance,
     method, workflowId) per accepted write), ``created`` ((instance, body) per accepted
     execution), ``executions`` by id, ``calls`` per operation.
@@ -188,6 +189,7 @@ class AmcEmulator(EmulatorServer):
         self.max_adhoc_per_day = 30
         self.rows_per_day = 3
         self.url_ttl = 600.0
+        self.output_parts = 1  # CSV files an execution's output is split into (AMC: up to 5)
         self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
         for name, value in knobs.items():
             if not hasattr(self, name):
@@ -650,9 +652,24 @@ class AmcEmulator(EmulatorServer):
                 )
             if execution.path is None:
                 execution.path = self._write_csv(execution)
-        url = self.publish(execution.path, ttl=self.url_ttl, content_type="text/csv")
-        answer = {"downloadUrls": [url], "metadataDownloadUrls": []}
+            parts = self._parts(execution.path, self.output_parts)
+        urls = [self.publish(part, ttl=self.url_ttl, content_type="text/csv") for part in parts]
+        answer = {"downloadUrls": urls, "metadataDownloadUrls": []}
         return json_reply(200, answer, content_type=EXECUTIONS_TYPE)
+
+    @staticmethod
+    def _parts(path: Path, count: int) -> list[Path]:
+        """The output as ``count`` CSV files (up to 5, as AMC), each with the header line."""
+        if count <= 1:
+            return [path]
+        header, *rows = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        size = -(-len(rows) // count) or 1
+        parts = []
+        for index in range(count):
+            part = path.with_name(f"{path.stem}.part{index}.csv")
+            part.write_text(header + "".join(rows[index * size : (index + 1) * size]))
+            parts.append(part)
+        return parts
 
     def _write_csv(self, execution: EmulatedExecution) -> Path:
         path = self.workdir / f"{execution.execution_id}.csv"
