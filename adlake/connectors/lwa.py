@@ -170,3 +170,51 @@ class LwaTokens:
             raise LwaError.of(code, description, response.status_code)
         expires_in = float(body.get("expires_in") or 3600)
         return str(body["access_token"]), started + expires_in
+
+
+class LwaApiClient:
+    """A client of one Amazon Ads API region (Ads, AMC) authorized by one LWA client.
+
+    Every call carries ``Authorization: Bearer`` and ``Amazon-Advertising-API-ClientId``; a 401
+    drops the cached token so the retry gets a fresh one. ``endpoint`` is a regional host or an
+    emulator; ``sleep`` and ``clock`` are injectable so that tests never wait.
+    """
+
+    api = "Amazon Ads"
+
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        client_id: str,
+        tokens: LwaTokens,
+        settings: HttpSettings = DEFAULT_HTTP,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.client_id = client_id
+        self._tokens = tokens
+        self._sleep = sleep
+        self._clock = clock
+        self._session = ApiSession(
+            self.api,
+            auth=self._auth,
+            on_unauthorized=tokens.invalidate,
+            settings=settings,
+            sleep=sleep,
+            clock=clock,
+        )
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(endpoint={self.endpoint!r}, client_id={self.client_id!r})"
+
+    def close(self) -> None:
+        """Close pooled connections."""
+        self._session.close()
+
+    def _auth(self) -> dict[str, str]:
+        return {
+            "Authorization": f"Bearer {self._tokens.access_token()}",
+            "Amazon-Advertising-API-ClientId": self.client_id,
+        }

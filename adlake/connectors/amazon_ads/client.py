@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import re
-import time
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -27,15 +26,12 @@ from adlake.connectors.amazon_ads.errors import (
 )
 from adlake.connectors.amazon_ads.models import AdsProfile, AdsReport, ReportRequest
 from adlake.connectors.http import (
-    DEFAULT_HTTP,
-    ApiSession,
     DownloadResult,
-    HttpSettings,
     UrlExpired,
     poll,
     server_message,
 )
-from adlake.connectors.lwa import LwaTokens
+from adlake.connectors.lwa import LwaApiClient
 
 ADS_HOSTS = {
     "NA": "https://advertising-api.amazon.com",
@@ -50,50 +46,13 @@ URL_REFRESHES = 3
 _UUID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
 
 
-class AmazonAdsClient:
-    """One Amazon Ads API region for one LWA client.
+class AmazonAdsClient(LwaApiClient):
+    """One Amazon Ads API region for one LWA client (see :class:`LwaApiClient`).
 
-    ``endpoint`` is a regional host (:data:`ADS_HOSTS`) or an emulator; ``tokens`` supplies
-    access tokens and is invalidated when the API answers 401. ``sleep`` and ``clock`` are
-    injectable so that tests never wait.
+    ``endpoint`` is a regional host (:data:`ADS_HOSTS`) or an emulator.
     """
 
-    def __init__(
-        self,
-        *,
-        endpoint: str,
-        client_id: str,
-        tokens: LwaTokens,
-        settings: HttpSettings = DEFAULT_HTTP,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.endpoint = endpoint.rstrip("/")
-        self.client_id = client_id
-        self._tokens = tokens
-        self._sleep = sleep
-        self._clock = clock
-        self._session = ApiSession(
-            API,
-            auth=self._auth,
-            on_unauthorized=tokens.invalidate,
-            settings=settings,
-            sleep=sleep,
-            clock=clock,
-        )
-
-    def __repr__(self) -> str:
-        return f"AmazonAdsClient(endpoint={self.endpoint!r}, client_id={self.client_id!r})"
-
-    def close(self) -> None:
-        """Close pooled connections."""
-        self._session.close()
-
-    def _auth(self) -> dict[str, str]:
-        return {
-            "Authorization": f"Bearer {self._tokens.access_token()}",
-            "Amazon-Advertising-API-ClientId": self.client_id,
-        }
+    api = API
 
     def profiles(self) -> list[AdsProfile]:
         """Every advertiser profile the refresh token may access in this region."""

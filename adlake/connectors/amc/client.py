@@ -14,7 +14,6 @@ again.
 from __future__ import annotations
 
 import shutil
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,16 +30,13 @@ from adlake.connectors.amc.errors import (
     WorkflowRejected,
 )
 from adlake.connectors.http import (
-    DEFAULT_HTTP,
-    ApiSession,
     DownloadResult,
-    HttpSettings,
     UrlExpired,
     file_sha256,
     poll,
     server_message,
 )
-from adlake.connectors.lwa import LwaTokens
+from adlake.connectors.lwa import LwaApiClient
 
 WORKFLOWS_TYPE = "application/vnd.amcworkflows.v1+json"
 EXECUTIONS_TYPE = "application/vnd.amcworkflowexecutions.v1+json"
@@ -59,42 +55,10 @@ class AmcInstance:
     marketplace_id: str
 
 
-class AmcClient:
-    """The AMC Workflow Management API of one region for one LWA client.
+class AmcClient(LwaApiClient):
+    """The AMC Workflow Management API of one region for one LWA client."""
 
-    ``sleep`` and ``clock`` are injectable so that tests never wait.
-    """
-
-    def __init__(
-        self,
-        *,
-        endpoint: str,
-        client_id: str,
-        tokens: LwaTokens,
-        settings: HttpSettings = DEFAULT_HTTP,
-        sleep: Callable[[float], None] = time.sleep,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.endpoint = endpoint.rstrip("/")
-        self.client_id = client_id
-        self._tokens = tokens
-        self._sleep = sleep
-        self._clock = clock
-        self._session = ApiSession(
-            API,
-            auth=self._auth,
-            on_unauthorized=tokens.invalidate,
-            settings=settings,
-            sleep=sleep,
-            clock=clock,
-        )
-
-    def __repr__(self) -> str:
-        return f"AmcClient(endpoint={self.endpoint!r}, client_id={self.client_id!r})"
-
-    def close(self) -> None:
-        """Close pooled connections."""
-        self._session.close()
+    api = API
 
     def get_workflow(self, instance: AmcInstance, workflow_id: str) -> dict[str, Any] | None:
         """The saved workflow, or None when the instance has no workflow of that id."""
@@ -299,12 +263,6 @@ class AmcClient:
         message = f"instance {instance.instance_id}: {subject}: {server_message(response)}"
         kind = WorkflowRejected if "orkflow" in operation and status in (400, 422) else AmcError
         raise kind(API, operation, message, status=status)
-
-    def _auth(self) -> dict[str, str]:
-        return {
-            "Authorization": f"Bearer {self._tokens.access_token()}",
-            "Amazon-Advertising-API-ClientId": self.client_id,
-        }
 
 
 def reason_of(execution: dict[str, Any]) -> str:
