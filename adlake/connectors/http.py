@@ -160,10 +160,10 @@ class ApiSession:
     token is picked up; ``on_unauthorized`` is called once after a 401/403 (to drop a cached
     token) before the call is retried. ``sleep`` and ``clock`` are injectable for tests.
 
-    Pacing is a token bucket per operation: the rate comes from the API's
-    ``x-amzn-RateLimit-Limit`` header, the burst from ``bursts`` (an API's published usage
-    plan; 1 when unknown, i.e. evenly spaced calls), so a burst of calls goes out at once and
-    only calls beyond it wait.
+    Pacing is a token bucket per operation: the rate comes from ``rates`` (a configured limit)
+    or the API's ``x-amzn-RateLimit-Limit`` header, the burst from ``bursts`` (an API's
+    published usage plan; 1 when unknown, i.e. evenly spaced calls), so a burst of calls goes
+    out at once and only calls beyond it wait.
     """
 
     def __init__(
@@ -176,6 +176,7 @@ class ApiSession:
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         bursts: Mapping[str, int] | None = None,
+        rates: Mapping[str, float] | None = None,
     ) -> None:
         self.api = api
         self.settings = settings
@@ -187,7 +188,7 @@ class ApiSession:
         self._http = requests.Session()
         self._http.headers["User-Agent"] = settings.user_agent
         self._lock = threading.Lock()
-        self._rates: dict[str, float] = {}
+        self._rates: dict[str, float] = dict(rates or {})  # requests/s, known or learned
         self._buckets: dict[str, tuple[float, float]] = {}  # operation -> (tokens, at)
 
     def close(self) -> None:

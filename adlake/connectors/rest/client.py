@@ -1,0 +1,123 @@
+"""A declarative REST source's HTTP side: fill a resource's templates, fetch its pages.
+
+Plain Python over the shared :class:`~adlake.connectors.http.ApiSession` (retries with backoff
+on 5xx/429 honouring ``Retry-After``, a 401 dropping the cached token before the retry, pacing
+at the configured requests per second) and the auth of :mod:`.auth`. A 4xx other than 401/429
+raises :class:`~adlake.connectors.http.ApiError` with the server's message.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from adlake.config.rest import RestResourceConfig, RestSourceConfig, fill
+from adlake.connectors.http import (
+    DEFAULT_HTTP,
+    ApiError,
+    ApiSession,
+    HttpSettings,
+    redact,
+    safe_url,
+)
+from adlake.connectors.rest.auth import SecretLookup, build_auth
+from adlake.connectors.rest.pages import PageRequest, first_request, next_request, records_of
+
+OPERATION = "request"
+
+
+@dataclass(frozen=True)
+class Page:
+    """One fetched page: its records and the request of the next page (None: the last)."""
+
+    request: PageRequest
+    records: list[Any]
+    next: PageRequest | None
+
+
+class RestClient:
+    """The requests of one REST source."""
+
+    def __init__(
+        self,
+        name: str,
+        source: RestSourceConfig,
+        secret: SecretLookup,
+        *,
+        settings: HttpSettings = DEFAULT_HTTP,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.name = name
+        self.source = source
+        self.base_url = source.base_url.rstrip("/")
+        self.auth = build_auth(source.auth, secret, api=name, settings=settings, sleep=sleep)
+        rates = {OPERATION: source.requests_per_second} if source.requests_per_second else None
+        self._session = ApiSession(
+            name,
+            auth=self._headers,
+            on_unauthorized=self.auth.invalidate,
+            settings=settings,
+            sleep=sleep,
+            rates=rates,
+        )
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._session.close()
+        self.auth.close()
+
+    def request_of(self, resource: RestResourceConfig, values: dict[str, str]) -> PageRequest:
+        """The first page's request of a resource, its placeholders filled with ``values``."""
+        params = {
+            k: fill(v, values) if isinstance(v, str) else v for k, v in resource.params.items()
+        }
+        body = _filled(copy.deepcopy(resource.json_body), values) if resource.json_body else None
+        url = f"{self.base_url}/{fill(resource.path, values).lstrip('/')}"
+        return first_request(resource.paginator, PageRequest(resource.method, url, params, body))
+
+    def pages(self, resource: RestResourceConfig, start: PageRequest) -> Iterator[Page]:
+        """The pages from ``start`` on, one request each, until the paginator says stop."""
+        request: PageRequest | None = start
+        while request is not None:
+            try:
+                response = self._session.request(
+                    request.method,
+                    request.url,
+                    operation=OPERATION,
+                    params={**request.params, **self.auth.params()} or None,
+                    json=request.body,
+                    headers={
+                        "Accept": "application/json",
+                        **self.source.headers,
+                        **resource.headers,
+                    },
+                )
+            except ApiError as exc:  # an API key in a header or the query is not a token
+                raise type(exc)(
+                    exc.api,
+                    f"{request.method} {safe_url(request.url)}",
+                    redact(exc.detail, self.auth.secrets()),
+                    status=exc.status,
+                    fix=exc.fix,
+                ) from None
+            body = response.json() if response.content else None
+            records = records_of(resource.records, body)
+            following = next_request(resource.paginator, request, response, body, len(records))
+            yield Page(request, records, following)
+            request = following
+
+    def _headers(self) -> dict[str, str]:
+        return self.auth.headers()
+
+
+def _filled(value: Any, values: dict[str, str]) -> Any:
+    if isinstance(value, str):
+        return fill(value, values)
+    if isinstance(value, dict):
+        return {k: _filled(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_filled(v, values) for v in value]
+    return value
