@@ -26,6 +26,7 @@ pytest_plugins = [
     "adlake_tests.emulators.fixtures_sp",
     "adlake_tests.emulators.fixtures_meta",
     "adlake_tests.emulators.fixtures_google_ads",
+    "adlake_tests.emulators.fixtures_saas",
     "adlake_tests.servers.fixtures",
     "adlake_tests.webhook",
     "adlake_tests.pgp_keys",

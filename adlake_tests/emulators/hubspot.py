@@ -88,8 +88,14 @@ CATEGORIES = {
     409: "CONFLICT",
     415: "VALIDATION_ERROR",
 }
-DEFAULT_PROPERTIES = ("createdate", "email", "firstname", "hs_object_id", "lastmodifieddate")
-DEFAULT_PROPERTIES += ("lastname",)
+DEFAULT_PROPERTIES = (
+    "createdate",
+    "email",
+    "firstname",
+    "hs_object_id",
+    "lastmodifieddate",
+    "lastname",
+)
 ALWAYS_PROPERTIES = ("createdate", "hs_object_id", "lastmodifieddate")
 CONTACT_PROPERTIES = frozenset(
     {"email", "firstname", "lastname", "phone", "zip", "country", "hs_lastmodifieddate"}
@@ -192,7 +198,7 @@ class HubSpotEmulator(EmulatorServer):
         self.rate_limit_secondly = 10
         self.search_max_results = SEARCH_MAX_RESULTS
         for name, value in knobs.items():
-            if name != "contacts" and not hasattr(self, name):
+            if not hasattr(self, name):
                 raise TypeError(f"unknown HubSpotEmulator knob {name!r}")
             setattr(self, name, value)
         self.calls: Counter[str] = Counter()
@@ -342,17 +348,12 @@ class HubSpotEmulator(EmulatorServer):
                 position = self._api_calls % every
                 self._remaining = every - 1 - position if position else 0
                 if position == 0:
-                    return self.error(429, RATE_LIMIT_MESSAGE).with_retry(
-                        self.rate_limit_retry_after
+                    return self.error(
+                        429, RATE_LIMIT_MESSAGE, **{"Retry-After": str(self.rate_limit_retry_after)}
                     )
             else:
                 self._remaining = self.rate_limit_secondly - 1
         return None
-
-    def error(self, status: int, message: str, **headers: str) -> _Reply:
-        """An error reply in HubSpot's shape."""
-        reply = super().error(status, message, **headers)
-        return _Reply(reply.status, reply.body, reply.headers)
 
     # -- contacts --------------------------------------------------------------------------
 
@@ -400,14 +401,12 @@ class HubSpotEmulator(EmulatorServer):
             ranges = [(a, b) for a, b in ranges if a < b]
             total = sum(b - a for a, b in ranges)
             reachable = min(total, self.search_max_results)
-            end = min(search.offset + search.limit, reachable)
-            ascending = [
-                self._global_run(ranges, total - b, total - a)
-                if search.descending
-                else self._global_run(ranges, a, b)
-                for a, b in [(search.offset, end)]
-            ][0]
-            indexes = [i for start, stop in ascending for i in self._walk(start, stop - start)]
+            end = max(search.offset, min(search.offset + search.limit, reachable))
+            if search.descending:  # descending offsets [o, e) are ascending [t - e, t - o)
+                runs = self._global_run(ranges, total - end, total - search.offset)
+            else:
+                runs = self._global_run(ranges, search.offset, end)
+            indexes = [i for start, stop in runs for i in self._walk(start, stop - start)]
             self.pages_served += 1
         if search.descending:
             indexes.reverse()
@@ -423,7 +422,7 @@ class HubSpotEmulator(EmulatorServer):
         if body.get("query"):
             return None, "The emulator does not support the search 'query' field"
         limit = body.get("limit", SEARCH_DEFAULT_LIMIT)
-        if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit:
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
             return None, f"limit must be a positive integer, not {limit!r}"
         if limit > SEARCH_MAX_LIMIT:
             return None, f"Provided limit {limit} is greater than the max of {SEARCH_MAX_LIMIT}"
@@ -618,15 +617,6 @@ def campaign_metrics(guid: str, first: date, last: date) -> dict[str, int]:
         totals["influencedContacts"] += first_touch + last_touch + digest[4] % 20
         day += timedelta(days=1)
     return totals
-
-
-class _Reply(Reply):
-    """A reply that can gain a ``Retry-After`` header."""
-
-    def with_retry(self, retry_after: float | str | None) -> Reply:
-        if retry_after is not None:
-            self.headers["Retry-After"] = str(retry_after)
-        return self
 
 
 def _limit(raw: str | None, default: int, maximum: int) -> tuple[int, str | None]:

@@ -165,10 +165,6 @@ class Table:
     latest: int  # the newest SystemModstamp of the table
     overlay: dict[int, Revision] = field(default_factory=dict)
 
-    def stamp(self, index: int) -> int:
-        revision = self.overlay.get(index)
-        return index if revision is None else revision.stamp
-
 
 @dataclass(frozen=True)
 class Query:
@@ -284,7 +280,7 @@ class SalesforceEmulator(EmulatorServer):
         self.route("GET", _VERSION + r"/(?P<endpoint>query|queryAll)/?", self._query)
         self.route(
             "GET",
-            _VERSION + r"/(?P<endpoint>query|queryAll)/(?P<locator>[^/-]+)-(?P<offset>\d+)",
+            _VERSION + r"/(?P<endpoint>query|queryAll)/(?P<locator>[^/]+?)(?:-(?P<offset>\d+))?",
             self._query_more,
         )
 
@@ -505,7 +501,7 @@ class SalesforceEmulator(EmulatorServer):
         denied = self._denied(request, "queryMore")
         if denied is not None:
             return denied
-        offset = int(match["offset"])
+        offset = int(match["offset"] or 0)
         with self.lock:
             cursor = self.cursors.get(match["locator"])
         if cursor is None or not 0 < offset < len(cursor.ordered):
