@@ -12,6 +12,7 @@ from adlake.assets.files import build_file_defs
 from adlake.assets.policies import apply_freshness
 from adlake.assets.pulls import build_pull_defs
 from adlake.assets.raw import build_raw_defs
+from adlake.assets.rest import build_rest_defs
 from adlake.assets.segments import build_segment_defs
 from adlake.config import load_config
 from adlake.resources import build_resources
@@ -31,6 +32,7 @@ def defs() -> dg.Definitions:
         build_raw_defs(config),
         build_pull_defs(config),
         build_amc_defs(config),
+        build_rest_defs(config),
         build_pull_schedules(config),
         build_file_defs(config),
         build_file_sensors(config),

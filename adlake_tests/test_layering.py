@@ -23,6 +23,7 @@ LIBRARY = [
     "pulls",
     "databases",
     "segments",
+    "saas",
 ]
 LIBRARY_EXTRA = ["notify", "iam.py"]
 

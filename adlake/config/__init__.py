@@ -56,8 +56,11 @@ from adlake.config.pulls import (
     SpReportConfig,
     snake_case,
 )
+from adlake.config.rest import RestResourceConfig, RestSourceConfig
 
 __all__ = [
+    "RestResourceConfig",
+    "RestSourceConfig",
     "AmcSourceConfig",
     "AmcTenantConfig",
     "AmcWorkflowConfig",

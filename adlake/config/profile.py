@@ -22,6 +22,7 @@ from adlake.config.files import (
     SftpSourceConfig,
 )
 from adlake.config.pulls import AmazonAdsSourceConfig, SellingPartnerSourceConfig
+from adlake.config.rest import RestSourceConfig
 from adlake.config.segments import DestinationConfig, SegmentConfig
 
 PROFILE_ENV_VAR = "ADLAKE_PROFILE"
@@ -30,6 +31,7 @@ SourceConfig = Annotated[
     | AmazonAdsSourceConfig
     | SellingPartnerSourceConfig
     | AmcSourceConfig
+    | RestSourceConfig
     | DatabaseSourceConfig
     | SftpSourceConfig
     | GcsSourceConfig
@@ -42,6 +44,7 @@ SOURCE_KINDS = (
     "amazon_ads",
     "selling_partner",
     "amc",
+    "rest",
     "postgres",
     "mysql",
     *FILE_SOURCE_KINDS,
@@ -230,6 +233,9 @@ class AdlakeConfig(_Model):
         names |= {source.connection for source in self.database_sources().values()}
         for source in self.file_sources().values():
             names |= source.secret_names()
+        for source in self.sources.values():
+            if isinstance(source, RestSourceConfig):
+                names |= source.secret_names()
         for destination in self.destinations.values():
             names |= destination.secret_names()
         return names | self.pgp_secret_names()

@@ -215,6 +215,12 @@ class IncrementalConfig(_Model):
     lookback_seconds: int = Field(
         0, ge=0, description="Start each pull this much before the saved cursor (late writes)."
     )
+    max_records_per_query: int | None = Field(
+        None,
+        ge=1,
+        description="Start a new query from the highest cursor seen after this many records "
+        "(HubSpot's search stops at 10,000 results a query).",
+    )
     format: Literal["iso", "epoch_ms", "epoch_s", "raw"] = Field(
         "iso",
         description="How {cursor} is written into a request: iso (2026-01-01T00:00:00Z), "

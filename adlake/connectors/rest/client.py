@@ -82,32 +82,33 @@ class RestClient:
         """The pages from ``start`` on, one request each, until the paginator says stop."""
         request: PageRequest | None = start
         while request is not None:
-            try:
-                response = self._session.request(
-                    request.method,
-                    request.url,
-                    operation=OPERATION,
-                    params={**request.params, **self.auth.params()} or None,
-                    json=request.body,
-                    headers={
-                        "Accept": "application/json",
-                        **self.source.headers,
-                        **resource.headers,
-                    },
-                )
-            except ApiError as exc:  # an API key in a header or the query is not a token
-                raise type(exc)(
-                    exc.api,
-                    f"{request.method} {safe_url(request.url)}",
-                    redact(exc.detail, self.auth.secrets()),
-                    status=exc.status,
-                    fix=exc.fix,
-                ) from None
-            body = response.json() if response.content else None
-            records = records_of(resource.records, body)
-            following = next_request(resource.paginator, request, response, body, len(records))
-            yield Page(request, records, following)
-            request = following
+            page = self.page(resource, request)
+            yield page
+            request = page.next
+
+    def page(self, resource: RestResourceConfig, request: PageRequest) -> Page:
+        """One page: its records and the request of the next one."""
+        try:
+            response = self._session.request(
+                request.method,
+                request.url,
+                operation=OPERATION,
+                params={**request.params, **self.auth.params()} or None,
+                json=request.body,
+                headers={"Accept": "application/json", **self.source.headers, **resource.headers},
+            )
+        except ApiError as exc:  # an API key in a header or the query is not a token
+            raise type(exc)(
+                exc.api,
+                f"{request.method} {safe_url(request.url)}",
+                redact(exc.detail, self.auth.secrets()),
+                status=exc.status,
+                fix=exc.fix,
+            ) from None
+        body = response.json() if response.content else None
+        records = records_of(resource.records, body)
+        following = next_request(resource.paginator, request, response, body, len(records))
+        return Page(request, records, following)
 
     def _headers(self) -> dict[str, str]:
         return self.auth.headers()
