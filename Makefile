@@ -49,6 +49,7 @@ bench: install
 	$(UV) run python benchmarks/rdbms_extract.py
 	$(UV) run python benchmarks/file_pull.py
 	$(UV) run python benchmarks/audience_hashing.py
+	$(UV) run python benchmarks/saas_pull.py
 
 ## clean-local: remove the local lake, catalog and Dagster instance
 clean-local:
