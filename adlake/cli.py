@@ -8,10 +8,12 @@ import secrets
 import sys
 from urllib.parse import urlparse
 
-from adlake.config import AdlakeConfig, ConfigError, load_config
+from adlake.config import AdlakeConfig, ConfigError, RestSourceConfig, load_config
 from adlake.iam import IamPolicyError, build_iam_policy
 from adlake.lake.landing import today_utc
 from adlake.sample_data import write_sample_landing
+
+LOOPBACK = {"127.0.0.1", "localhost"}
 
 
 def init_local(days: int) -> str:
@@ -47,13 +49,20 @@ def init_local(days: int) -> str:
 
 
 def _emulator_credentials(config: AdlakeConfig) -> set[str]:
-    """LWA credential names of Amazon sources and destinations pointed at a local emulator."""
+    """Credential names of sources and destinations pointed at a local emulator.
+
+    Amazon sources and destinations (LWA secrets) and REST sources whose base URL is on
+    loopback; a real API's credentials are never made up.
+    """
     amazon_destinations = [d for d in config.destinations.values() if d.kind == "amazon_ads"]
     names: set[str] = set()
     for item in [*config.pull_sources().values(), *amazon_destinations]:
         hosts = {urlparse(u).hostname for u in (item.endpoint, item.token_url) if u}
-        if hosts and hosts <= {"127.0.0.1", "localhost"}:
+        if hosts and hosts <= LOOPBACK:
             names.update(item.credentials.model_dump().values())
+    for source in config.sources.values():
+        if isinstance(source, RestSourceConfig) and urlparse(source.base_url).hostname in LOOPBACK:
+            names |= source.secret_names()
     return names
 
 

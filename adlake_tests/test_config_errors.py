@@ -517,6 +517,10 @@ def test_sample_config_loads() -> None:
         ("amc", "campaign_daily"),
         ("amc", "reach_weekly"),
         ("amc", "sponsored_ads_daily"),
+        ("salesforce", "contacts"),
+        ("hubspot", "contacts"),
+        ("hubspot", "campaigns"),
+        ("hubspot", "campaign_metrics"),
     ]
     assert config.resolve(config.lake.root) == REPO / ".adlake" / "lake"
 

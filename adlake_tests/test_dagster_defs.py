@@ -25,12 +25,18 @@ from adlake.resources import SecretNotFound
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
 UPDATE_VARIABLE = "ADLAKE_UPDATE_SNAPSHOTS"
 DATASETS = [("retail_partner", "pos_transactions"), ("crm", "contacts")]
+REST = [
+    ("salesforce", "contacts"),
+    ("hubspot", "contacts"),
+    ("hubspot", "campaigns"),
+    ("hubspot", "campaign_metrics"),
+]
 PULLED = [
     ("amazon_ads", "sp_campaigns", "profile"),
     ("seller", "orders", "marketplace"),
     *[("amc", w, "tenant") for w in ("campaign_daily", "reach_weekly", "sponsored_ads_daily")],
 ]
-ALL = DATASETS + [(s, d) for s, d, _ in PULLED]
+ALL = DATASETS + [(s, d) for s, d, _ in PULLED] + REST
 LAYERS = ("raw", "clean", "catalog")
 
 
@@ -66,8 +72,9 @@ def test_each_layer_depends_on_the_one_before(adlake_defs: dg.Definitions) -> No
             layer: {dep.asset_key for dep in specs[key(layer, source, dataset)].deps}
             for layer in LAYERS
         }
+        parent = {key("raw", "hubspot", "campaigns")} if dataset == "campaign_metrics" else set()
         assert deps == {
-            "raw": set(),
+            "raw": parent,  # a child resource runs after its parent
             "clean": {key("raw", source, dataset)},
             "catalog": {key("clean", source, dataset)},
         }
@@ -122,6 +129,10 @@ def test_check_specs(adlake_defs: dg.Definitions) -> None:
         expected[(key("clean", source, dataset), "no_clear_pii")] = True
     for source, dataset, _ in PULLED:
         expected[(key("raw", source, dataset), "no_empty_day_after_rows")] = False
+        expected[(key("clean", source, dataset), "rows_balance")] = False
+        expected[(key("clean", source, dataset), "no_clear_pii")] = True
+    for source, dataset in REST:
+        expected[(key("raw", source, dataset), "no_type_changes")] = False
         expected[(key("clean", source, dataset), "rows_balance")] = False
         expected[(key("clean", source, dataset), "no_clear_pii")] = True
     assert checks == expected

@@ -33,12 +33,16 @@ def free_port() -> int:
 def sample_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """The sample adlake.yaml with its emulator ports moved to free ones (parallel-safe)."""
     document = yaml.safe_load(SAMPLE_CONFIG.read_text())
-    lwa, ads, sp, audiences, amc = (free_port() for _ in range(5))
+    lwa, ads, sp, audiences, amc, sf, hs = (free_port() for _ in range(7))
     places = [(document["sources"]["amazon_ads"], ads), (document["sources"]["seller"], sp)]
     places.append((document["sources"]["amc"], amc))
     for place, port in [*places, (document["destinations"]["amazon_dsp"], audiences)]:
         place["endpoint"] = f"http://127.0.0.1:{port}"
         place["token_url"] = f"http://127.0.0.1:{lwa}/auth/o2/token"
+    salesforce = document["sources"]["salesforce"]
+    salesforce["base_url"] = f"http://127.0.0.1:{sf}/services/data/v60.0"
+    salesforce["auth"]["token_url"] = f"http://127.0.0.1:{sf}/services/oauth2/token"
+    document["sources"]["hubspot"]["base_url"] = f"http://127.0.0.1:{hs}"
     config = tmp_path / "adlake.yaml"
     config.write_text(yaml.safe_dump(document, sort_keys=False))
     link_examples(tmp_path)
@@ -64,6 +68,8 @@ def emulators(sample_project: Path) -> Iterator[subprocess.Popen[str]]:
         config.sources["amazon_ads"].endpoint, config.sources["seller"].endpoint,
         config.sources["amazon_ads"].token_url.removesuffix("/auth/o2/token"),
         config.destinations["amazon_dsp"].endpoint, config.sources["amc"].endpoint,
+        config.sources["salesforce"].base_url.removesuffix("/services/data/v60.0"),
+        config.sources["hubspot"].base_url,
     )]  # fmt: skip
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and process.poll() is None:
@@ -94,6 +100,10 @@ def test_init_writes_private_emulator_credentials_only_for_loopback_sources(
     places = [document["sources"][name] for name in ("amazon_ads", "seller", "amc")]
     for place in [*places, document["destinations"]["amazon_dsp"]]:  # Amazon: nothing made up
         del place["endpoint"], place["token_url"]
+    document["sources"]["salesforce"]["base_url"] = (
+        "https://example.my.salesforce.com/services/data/v60.0"
+    )
+    document["sources"]["hubspot"]["base_url"] = "https://api.hubapi.com"
     secrets_file.unlink()
     sample_project.write_text(yaml.safe_dump(document, sort_keys=False))
     assert main(["init", "--days", "0"]) == 0

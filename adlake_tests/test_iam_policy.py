@@ -87,6 +87,10 @@ def test_policy_names_exactly_what_the_config_holds(aws_config: AdlakeConfig) ->
         f"{glue}:table/adlake_seller/*",
         f"{glue}:database/adlake_amc",
         f"{glue}:table/adlake_amc/*",
+        f"{glue}:database/adlake_salesforce",
+        f"{glue}:table/adlake_salesforce/*",
+        f"{glue}:database/adlake_hubspot",
+        f"{glue}:table/adlake_hubspot/*",
     }
     assert "glue:BatchCreatePartition" in statements["GlueCatalog"]["Action"]
     assert statements["Secrets"] == {
@@ -95,11 +99,15 @@ def test_policy_names_exactly_what_the_config_holds(aws_config: AdlakeConfig) ->
         "Action": ["secretsmanager:GetSecretValue"],
         "Resource": [
             f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:adlake/prod/{name}-*"
-            for name in (  # the LWA app credentials of the pull sources, and the HMAC key
+            for name in (  # LWA app and SaaS credentials of the pull sources, the HMAC key
                 "amazon_client_id",
                 "amazon_client_secret",
                 "amazon_refresh_token",
                 "crm_hmac_key",
+                "hubspot_token",
+                "salesforce_client_id",
+                "salesforce_client_secret",
+                "salesforce_refresh_token",
             )
         ],
     }

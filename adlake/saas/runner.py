@@ -108,8 +108,9 @@ def pull_resource(
     drift = _drift(lake, folder, resource, pull["field_types"])
     lake.delete(checkpoint_path)
     records = sum(p["records"] for p in pull["parts"])
-    log(f"{name}: {records:,} record(s) in {len(pull['parts'])} page(s) landed; cursor now "
-        f"{pull['max_cursor'] or pull['cursor_from']}")  # fmt: skip
+    cursor = pull["max_cursor"] or pull["cursor_from"]
+    log(f"{name}: {records:,} record(s) in {len(pull['parts'])} page(s) landed"
+        + (f"; cursor now {cursor}" if resource.incremental else " (a full pull)"))  # fmt: skip
     return PullOutcome(
         resource=name,
         pull_id=pull["pull_id"],

@@ -4,7 +4,8 @@ For every pull source whose ``endpoint`` or ``token_url`` is on 127.0.0.1/localh
 emulator listens on that port: Login with Amazon, Amazon Ads (with the configured profile ids),
 the Selling Partner API and AMC (with the configured tenants as instances); for an
 ``amazon_ads`` audience destination, the advertiser audiences API (knowing the configured
-advertiser or connection). The LWA emulator accepts the credentials found in the project's
+advertiser or connection); for a ``rest`` source on loopback, the Salesforce-style or
+HubSpot-style emulator. The LWA emulator accepts the credentials found in the project's
 secrets (``adlake init`` writes random ones), so the sample config pulls "Amazon" data offline.
 Stops on Ctrl-C or SIGTERM.
 """
@@ -18,12 +19,15 @@ import sys
 import threading
 from urllib.parse import urlparse
 
-from adlake.config import AmazonAdsSourceConfig, AmcSourceConfig, load_config
+from adlake.config import AmazonAdsSourceConfig, AmcSourceConfig, RestSourceConfig, load_config
+from adlake.config.rest import BearerAuth, OAuthRefreshTokenAuth
 from adlake.resources.secrets import LocalSecretsResource, SecretNotFound
 from adlake_tests.emulators.amazon_ads import DEFAULT_PROFILES, AmazonAdsEmulator
 from adlake_tests.emulators.amazon_audiences import AmazonAudiencesEmulator
 from adlake_tests.emulators.amc import AmcEmulator
+from adlake_tests.emulators.hubspot import HubSpotEmulator
 from adlake_tests.emulators.lwa import LwaEmulator, TokenAuthority
+from adlake_tests.emulators.salesforce import SalesforceEmulator
 from adlake_tests.emulators.selling_partner import SellingPartnerEmulator
 from adlake_tests.emulators.server import EmulatorServer
 
@@ -105,7 +109,33 @@ def build_servers() -> list[tuple[EmulatorServer, int]]:
         else:
             sp = SellingPartnerEmulator(authority, polls_to_complete=3)
             servers[api_port] = sp
+    for name, source in config.sources.items():
+        if isinstance(source, RestSourceConfig) and (port := loopback_port(source.base_url)):
+            try:
+                servers[port] = saas_emulator(source, secrets.get)
+            except SecretNotFound as exc:
+                raise SystemExit(f"adlake emulators: {name}: {exc} (run `adlake init`)") from None
     return [(server, port) for port, server in servers.items()]
+
+
+def saas_emulator(source: RestSourceConfig, secret) -> EmulatorServer:  # noqa: ANN001
+    """The Salesforce-style (base URL under /services/data) or HubSpot-style emulator of a source.
+
+    It accepts the credentials the project's secrets hold (``adlake init`` writes them).
+    """
+    auth = source.auth
+    if "/services/data/" in source.base_url:
+        salesforce = SalesforceEmulator(contacts=5_000)
+        if isinstance(auth, OAuthRefreshTokenAuth):
+            salesforce.register(
+                secret(auth.client_id), secret(auth.client_secret), secret(auth.refresh_token)
+            )
+        return salesforce
+    hubspot = HubSpotEmulator()
+    hubspot.contacts = 5_000
+    if isinstance(auth, BearerAuth):
+        hubspot.tokens.add(secret(auth.token))
+    return hubspot
 
 
 def main() -> int:

@@ -377,6 +377,12 @@ class SalesforceEmulator(EmulatorServer):
             for token in self._tokens:
                 self._tokens[token] = self.clock() - 1
 
+    def register(self, client_id: str, client_secret: str, refresh_token: str) -> None:
+        """Accept another connected app (consumer key and secret) and a refresh token of it."""
+        with self.lock:
+            self._clients[client_id] = client_secret
+            self._refresh_tokens[refresh_token] = client_id
+
     def revoke(self, refresh_token: str | None = None) -> None:
         """Revoke one refresh token, or all of them when None (then ``invalid_grant``)."""
         with self.lock:
