@@ -211,3 +211,17 @@ def test_config_mistakes_fail_at_load_naming_the_key(
         load_config(path)
     assert f"sources.crm.resources.contacts.{key}" in str(error.value)
     assert fragment in str(error.value)
+
+
+def test_the_readme_rest_source_example_is_valid_config() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## SaaS sources: declarative REST", 1)[1]
+    example = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])
+    source = RestSourceConfig.model_validate(example["sources"]["salesforce"])
+    contacts = source.resources["contacts"]
+    assert contacts.paginator.type == "next_url" and contacts.incremental is not None
+    assert source.secret_names() == {
+        "salesforce_client_id",
+        "salesforce_client_secret",
+        "salesforce_refresh_token",
+    }
