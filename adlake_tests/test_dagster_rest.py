@@ -9,6 +9,7 @@ import dagster as dg
 import duckdb
 import pytest
 
+from adlake.connectors.rest import RestClient
 from adlake_tests.emulators.hubspot import HubSpotEmulator
 from adlake_tests.emulators.salesforce import SalesforceEmulator
 from adlake_tests.pull_project import PullProject, write_project
@@ -109,3 +110,26 @@ def test_each_rest_source_has_a_schedule_into_today(project: PullProject) -> Non
     ) as context:
         request = schedule.evaluate_tick(context).run_requests[0]
     assert request.partition_key == "2026-12-02" and request.run_key == "crm:2026-12-02T15:00+00:00"
+
+
+def test_a_declared_field_that_changes_type_fails_the_run_after_landing(
+    project: PullProject, salesforce: SalesforceEmulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    instance = dg.DagsterInstance.ephemeral()
+    run(project, ["raw/crm/contacts"], today(), instance=instance)
+    real_page = RestClient.page
+
+    def numbers(self, resource, request):  # noqa: ANN001, ANN202
+        page = real_page(self, resource, request)
+        for record in page.records:
+            record["Phone"] = 2065550100  # declared (phone): string -> number
+            record["LastName"] = 7  # not declared: only reported
+        return page
+
+    monkeypatch.setattr(RestClient, "page", numbers)
+    salesforce.touch("Contact", [1])
+    result = run(project, ["raw/crm/contacts"], today(), instance=instance, raise_on_error=False)
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    text = failure.step_failure_data.user_failure_data.description
+    assert "declared field(s) changed type: Phone (string -> number)" in text
+    assert "LastName" not in text and "kept in raw" in text

@@ -86,6 +86,15 @@ def build_rest_asset(name: str, source: RestSourceConfig, resource: str) -> dg.A
             )
         with contextlib.closing(RestClient(name, source, secrets.get)) as client:
             outcome = pull_resource(client, lake.lake(), name, source, resource, context.log.info)
+        if outcome.declared_changes:
+            changes = ", ".join(f"{k} ({v})" for k, v in outcome.declared_changes.items())
+            raise dg.Failure(
+                description=f"{name}/{resource}: declared field(s) changed type: {changes}. The "
+                f"{outcome.records:,} record(s) of this pull are kept in raw and the cursor "
+                "moved on; clean quarantines values that no longer cast. Fix: change the "
+                "column's type in adlake.yaml if the API changed for good, then run clean again",
+                metadata=_metadata(outcome),
+            )
         return dg.MaterializeResult(
             metadata=_metadata(outcome),
             check_results=[

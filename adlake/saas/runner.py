@@ -51,6 +51,8 @@ class PullOutcome:
     restarted: bool = False
     new_fields: list[str] = field(default_factory=list)
     type_changes: dict[str, str] = field(default_factory=dict)
+    # type changes of fields a declared column reads: the run fails on them, after landing
+    declared_changes: dict[str, str] = field(default_factory=dict)
     deliveries: list[str] = field(default_factory=list)
 
 
@@ -122,6 +124,11 @@ def pull_resource(
         restarted=restarted,
         new_fields=drift[0],
         type_changes=drift[1],
+        declared_changes={
+            k: v
+            for k, v in drift[1].items()
+            if k in {c.source or n for n, c in resource.columns.items()}
+        },
         deliveries=deliveries,
     )
 
@@ -287,7 +294,18 @@ def _note_types(seen: dict[str, str], records: list[Any]) -> None:
     for record in records[:DRIFT_SAMPLE]:
         for key, value in _flat(record):
             if value is not None:
-                seen.setdefault(key, type(value).__name__)
+                seen.setdefault(key, _json_type(value))
+
+
+def _json_type(value: Any) -> str:
+    """The JSON type of a value: boolean, number, string, array or object."""
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, list):
+        return "array"
+    return "object" if isinstance(value, dict) else "string"
 
 
 def _flat(record: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
