@@ -14,6 +14,7 @@ from adlake.assets.pulls import build_pull_defs
 from adlake.assets.raw import build_raw_defs
 from adlake.assets.rest import build_rest_defs
 from adlake.assets.segments import build_segment_defs
+from adlake.assets.streams import build_stream_defs
 from adlake.config import load_config
 from adlake.resources import build_resources
 from adlake.schedules.databases import build_database_schedules
@@ -33,6 +34,7 @@ def defs() -> dg.Definitions:
         build_pull_defs(config),
         build_amc_defs(config),
         build_rest_defs(config),
+        build_stream_defs(config),
         build_pull_schedules(config),
         build_file_defs(config),
         build_file_sensors(config),

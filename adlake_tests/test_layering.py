@@ -24,6 +24,7 @@ LIBRARY = [
     "databases",
     "segments",
     "saas",
+    "streams",
 ]
 LIBRARY_EXTRA = ["notify", "iam.py"]
 

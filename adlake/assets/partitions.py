@@ -24,3 +24,18 @@ def after_upstream_updates() -> dg.AutomationCondition:
         & ~dg.AutomationCondition.any_deps_in_progress()
         & ~dg.AutomationCondition.in_progress()
     ).with_label("after upstream updates")
+
+
+def only_today(context: dg.AssetExecutionContext, what: str, fix: str) -> str:
+    """Today's partition key (UTC), or a Failure saying why a run for other days cannot be."""
+    from datetime import UTC, datetime
+
+    today = datetime.now(tz=UTC).date().isoformat()
+    asked = sorted(context.partition_keys)
+    if asked != [today]:
+        raise dg.Failure(
+            description=f"{what} lands what is new into today's partition ({today}); this run "
+            f"asked for {', '.join(asked[:3])}{' ...' if len(asked) > 3 else ''}. Fix: "
+            f"materialize today's partition ({fix})"
+        )
+    return today

@@ -7,12 +7,12 @@ day fails with that explanation instead of pulling into the wrong day.
 """
 
 import contextlib
-from datetime import UTC, datetime
+from datetime import UTC
 
 import dagster as dg
 
 from adlake.assets.keys import dataset_key
-from adlake.assets.partitions import daily_partitions
+from adlake.assets.partitions import daily_partitions, only_today
 from adlake.config import AdlakeConfig
 from adlake.config.rest import RestSourceConfig
 from adlake.connectors.rest import RestClient
@@ -74,16 +74,12 @@ def build_rest_asset(name: str, source: RestSourceConfig, resource: str) -> dg.A
     def _pull(
         context: dg.AssetExecutionContext, lake: LakeResource, secrets: SecretsResource
     ) -> dg.MaterializeResult:
-        today = datetime.now(tz=UTC).date().isoformat()
-        asked = sorted(context.partition_keys)
-        if asked != [today]:
-            raise dg.Failure(
-                description=f"{name}/{resource} pulls what changed since its cursor into today's "
-                f"partition ({today}); this run asked for {', '.join(asked[:3])}"
-                f"{' ...' if len(asked) > 3 else ''}. Fix: materialize today's partition (the "
-                "schedule does); to pull everything again, delete the resource's cursor in "
-                f"state/{name}/rest/{resource}/cursor.json first"
-            )
+        only_today(
+            context,
+            f"{name}/{resource} pulls what changed since its cursor and",
+            "the schedule does); to pull everything again, delete the resource's cursor in "
+            f"state/{name}/rest/{resource}/cursor.json first",
+        )
         with contextlib.closing(RestClient(name, source, secrets.get)) as client:
             outcome = pull_resource(client, lake.lake(), name, source, resource, context.log.info)
         if outcome.declared_changes:

@@ -24,6 +24,7 @@ from adlake.config.files import (
 from adlake.config.pulls import AmazonAdsSourceConfig, SellingPartnerSourceConfig
 from adlake.config.rest import RestSourceConfig
 from adlake.config.segments import DestinationConfig, SegmentConfig
+from adlake.config.streams import KinesisSourceConfig
 
 PROFILE_ENV_VAR = "ADLAKE_PROFILE"
 SourceConfig = Annotated[
@@ -32,6 +33,7 @@ SourceConfig = Annotated[
     | SellingPartnerSourceConfig
     | AmcSourceConfig
     | RestSourceConfig
+    | KinesisSourceConfig
     | DatabaseSourceConfig
     | SftpSourceConfig
     | GcsSourceConfig
@@ -45,6 +47,7 @@ SOURCE_KINDS = (
     "selling_partner",
     "amc",
     "rest",
+    "kinesis",
     "postgres",
     "mysql",
     *FILE_SOURCE_KINDS,
