@@ -9,6 +9,7 @@ from adlake.assets.catalog import build_catalog_defs
 from adlake.assets.clean import build_clean_defs
 from adlake.assets.databases import build_database_defs
 from adlake.assets.files import build_file_defs
+from adlake.assets.lifecycle import build_lifecycle_defs
 from adlake.assets.policies import apply_freshness
 from adlake.assets.pulls import build_pull_defs
 from adlake.assets.raw import build_raw_defs
@@ -42,6 +43,7 @@ def defs() -> dg.Definitions:
         build_catalog_defs(config),
         build_database_defs(config),
         build_segment_defs(config),
+        build_lifecycle_defs(config),
         build_database_schedules(config),
         build_landing_sensors(config),
         build_automation_sensors(config.sensors.interval_seconds),

@@ -54,6 +54,7 @@ def test_asset_keys_are_raw_clean_catalog_for_every_dataset(adlake_defs: dg.Defi
     expected = {key(layer, s, d) for layer in LAYERS for s, d in ALL}
     expected.add(dg.AssetKey(["segments", "opted_in_contacts"]))
     expected.add(dg.AssetKey(["exports", "opted_in_contacts", "amazon_dsp"]))
+    expected.add(dg.AssetKey(["lifecycle", "retention"]))
     assert set(adlake_defs.resolve_all_asset_keys()) == expected
 
 
@@ -84,6 +85,7 @@ def test_assets_are_grouped_by_source(adlake_defs: dg.Definitions) -> None:
     groups = {spec.key: spec.group_name for spec in adlake_defs.resolve_all_asset_specs()}
     assert groups.pop(dg.AssetKey(["segments", "opted_in_contacts"])) == "audiences"
     assert groups.pop(dg.AssetKey(["exports", "opted_in_contacts", "amazon_dsp"])) == "audiences"
+    assert groups.pop(dg.AssetKey(["lifecycle", "retention"])) == "lifecycle"
     assert groups == {key(layer, s, d): s for layer in LAYERS for s, d in ALL}
 
 
@@ -92,7 +94,7 @@ def test_every_asset_has_daily_utc_partitions_through_today(
 ) -> None:
     today = datetime.now(tz=UTC).date().isoformat()
     for spec in adlake_defs.resolve_all_asset_specs():
-        if spec.key.path[0] in ("segments", "exports"):  # a whole audience, not a day
+        if spec.key.path[0] in ("segments", "exports", "lifecycle"):  # not per day
             assert spec.partitions_def is None
             continue
         partitions = spec.partitions_def

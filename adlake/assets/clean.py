@@ -8,6 +8,7 @@ from adlake.assets.keys import dataset_key
 from adlake.assets.partitions import after_upstream_updates, daily_partitions
 from adlake.config import AdlakeConfig, DatasetConfig
 from adlake.lake.deliveries import DeliveryLedger, current_deliveries
+from adlake.lake.retention import EXPIRED
 from adlake.resources.engine import DuckDBEngineResource
 from adlake.resources.lake import LakeResource
 from adlake.resources.secrets import SecretsResource
@@ -97,11 +98,24 @@ def build_clean_asset(
         secrets: SecretsResource,
     ) -> dg.MaterializeResult:
         store = lake.lake()
-        targets = list(context.partition_keys)
         ledger = DeliveryLedger(store, source, dataset)
-        deliveries = current_deliveries(
-            ledger.for_dates(delivery_dates(targets, spec.partition.lateness_days))
-        )
+        lateness = spec.partition.lateness_days
+        targets, kept = _rebuildable(ledger, list(context.partition_keys), lateness)
+        for day in kept:
+            context.log.warning(
+                f"dt={day}: raw deliveries it reads have expired (retention); the clean "
+                "partition is kept as it is instead of being rebuilt from what is left"
+            )
+        if not targets:
+            untouched = {"kept_raw_expired": ", ".join(kept)}
+            return dg.MaterializeResult(
+                metadata=untouched,
+                check_results=[
+                    dg.AssetCheckResult(check_name=name, passed=True, metadata=untouched)
+                    for name in (ROWS_BALANCE, NO_CLEAR_PII)
+                ],
+            )
+        deliveries = current_deliveries(ledger.for_dates(delivery_dates(targets, lateness)))
         keys = {name: secrets.get_bytes(name) for name in hmac_secrets}
         context.log.info(
             f"cleaning {len(targets)} partition(s) {targets[0]}..{targets[-1]} from "
@@ -141,6 +155,19 @@ def build_clean_asset(
         )
 
     return _clean
+
+
+def _rebuildable(
+    ledger: DeliveryLedger, targets: list[str], lateness: int
+) -> tuple[list[str], list[str]]:
+    """The partitions clean may rebuild, and those it keeps because raw they read expired."""
+    expired = {
+        d.dt for d in ledger.for_dates(delivery_dates(targets, lateness)) if d.status == EXPIRED
+    }
+    if not expired:
+        return targets, []
+    kept = [t for t in targets if expired & set(delivery_dates([t], lateness))]
+    return [t for t in targets if t not in kept], kept
 
 
 def _checks(outcome: CleanOutcome, leaks: dict[str, int]) -> list[dg.AssetCheckResult]:

@@ -57,6 +57,10 @@ class DuckDBCatalog:
             rows = con.execute(f"SELECT count(*) FROM {name} WHERE dt IN ({wanted})").fetchone()[0]
         return TableRegistration(f"{schema}.{table.dataset}", read, known, int(rows))
 
+    def drop_partitions(self, source: str, name: str, dts: list[str]) -> int:
+        """Nothing to do: a DuckDB view globs the partition folders, so gone files are gone."""
+        return 0
+
     def register_json(self, table: JsonTable) -> str:
         """Create or refresh ``<source>.<name>`` over the JSON documents below its folder."""
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)

@@ -97,6 +97,27 @@ class GlueCatalog:
         self._put_table(database, wanted, where)
         return where
 
+    def drop_partitions(self, source: str, name: str, dts: list[str]) -> int:
+        """Delete these partitions of a Glue table (BatchDeletePartition, 25 at a time)."""
+        database, where = self.database_name(source), f"{self.database_name(source)}.{name}"
+        tolerate = ("EntityNotFoundException",)
+        if not dts or not self._call(
+            "get_table", where, tolerate, DatabaseName=database, Name=name
+        ):
+            return 0
+        registered = self._registered_partitions(database, name, where)
+        wanted = [{"Values": [dt]} for dt in dts if dt in registered]
+        for batch in _batches(wanted):
+            response = self._call(
+                "batch_delete_partition",
+                where,
+                DatabaseName=database,
+                TableName=name,
+                PartitionsToDelete=batch,
+            )
+            _raise_partition_errors(response, "BatchDeletePartition", where)
+        return len(wanted)
+
     def _ensure_database(self, database: str, source: str, where: str) -> None:
         if self._call("get_database", where, ("EntityNotFoundException",), Name=database):
             return

@@ -98,3 +98,7 @@ class Catalog(Protocol):
     def register_json(self, table: JsonTable) -> str:
         """Create or update a table over JSON documents; return its qualified name."""
         ...
+
+    def drop_partitions(self, source: str, name: str, dts: list[str]) -> int:
+        """Forget these daily partitions of a table (their files are gone); how many it had."""
+        ...

@@ -190,6 +190,11 @@ class Lake:
         with contextlib.suppress(FileNotFoundError):
             self.filesystem.delete_file(self.full(path))
 
+    def delete_tree(self, path: str) -> None:
+        """Delete a folder (an S3 prefix) and everything under it, if it exists."""
+        with contextlib.suppress(FileNotFoundError):
+            self.filesystem.delete_dir(self.full(path))
+
     @contextlib.contextmanager
     def scratch(self) -> Iterator[str]:
         """A private local folder (absolute path) for engine work, removed afterwards.
