@@ -10,9 +10,10 @@ import dagster as dg
 
 from adlake.config import AdlakeConfig
 from adlake.lake.deliveries import DeliveryLedger
-from adlake.lake.retention import EXPIRED, expire, expired_partitions
+from adlake.lake.retention import EXPIRED, expire, expired_partitions, lifecycle_rules
 from adlake.lake.storage import Lake
 from adlake.lake.zones import Zone
+from adlake.resources.lake import S3LakeResource
 from adlake_tests.conftest import SAMPLE_DAYS, AwsTestAccount
 from adlake_tests.test_aws_glue import catalog, contacts, partitions, write_parquet
 from adlake_tests.test_dagster_flow import clean_and_catalog, ingest_sample_days, layer, materialize
@@ -103,3 +104,38 @@ def test_expired_clean_partitions_leave_the_glue_catalog(aws: AwsTestAccount) ->
     assert glue.drop_partitions(source, "contacts", ["2026-01-01", "2026-01-02", "2025-12-31"]) == 2
     assert [p["Values"] for p in partitions(aws, source, "contacts")] == [["2026-06-01"]]
     assert glue.drop_partitions(source, "nothing_here", ["2026-01-01"]) == 0
+
+
+def test_on_s3_matching_lifecycle_rules_replace_adlake_s_and_keep_the_others(
+    aws: AwsTestAccount,
+) -> None:
+    s3 = aws.client("s3")
+    theirs = {"ID": "logs-expire", "Filter": {"Prefix": "logs/"}, "Status": "Enabled",
+              "Expiration": {"Days": 7}}  # fmt: skip
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=aws.bucket, LifecycleConfiguration={"Rules": [theirs]}
+    )
+    resource = S3LakeResource(
+        bucket=aws.bucket, prefix="adlake", kms_key_id=aws.kms_key_id,
+        region=aws.region, endpoint_url=aws.endpoint_url,
+    )  # fmt: skip
+    rules = lifecycle_rules("adlake", [("crm", "contacts", 30, None), ("ads", "imps", 10, 400)])
+    for _ in range(2):  # applying twice changes nothing
+        said = resource.apply_lifecycle(rules)
+    assert said == f"s3://{aws.bucket}: 4 adlake rule(s) put, 1 other(s) kept"
+    held = {r["ID"]: r for r in s3.get_bucket_lifecycle_configuration(Bucket=aws.bucket)["Rules"]}
+    assert set(held) == {
+        "logs-expire",
+        "adlake-retention-raw-crm-contacts",
+        "adlake-retention-clean-crm-contacts",
+        "adlake-retention-raw-ads-imps",
+        "adlake-retention-clean-ads-imps",
+    }
+    raw = held["adlake-retention-raw-crm-contacts"]
+    assert raw["Filter"]["Prefix"] == "adlake/raw/crm/contacts/"
+    assert raw["Expiration"]["Days"] == 31  # never before adlake's own 30 days
+    assert "Expiration" not in held["adlake-retention-clean-crm-contacts"]  # clean: forever
+    assert held["adlake-retention-raw-ads-imps"]["Expiration"]["Days"] == 11
+    assert held["adlake-retention-clean-ads-imps"]["Transitions"][0]["StorageClass"] == (
+        "INTELLIGENT_TIERING"
+    )

@@ -3,7 +3,9 @@
 ``lifecycle/retention`` lists, for every daily dataset, the raw partitions older than
 ``retention.raw_days`` and the clean ones older than ``retention.clean_days`` (none: forever),
 deletes them (raw manifests are kept, marked expired), drops the clean ones from the catalog,
-and reports every partition it removed. ``dry_run: true`` lists them and deletes nothing.
+and reports every partition it removed. On S3 it also puts the matching bucket lifecycle rules
+(Intelligent-Tiering after 30 days, expiration after the retention), so objects adlake never
+lists again still go. ``dry_run: true`` lists them and deletes and puts nothing.
 """
 
 from collections import defaultdict
@@ -13,7 +15,7 @@ import dagster as dg
 from pydantic import Field
 
 from adlake.config import AdlakeConfig
-from adlake.lake.retention import Expiry, expire, expired_partitions
+from adlake.lake.retention import Expiry, expire, expired_partitions, lifecycle_rules
 from adlake.lake.zones import Zone
 from adlake.resources.catalog import CatalogResource
 from adlake.resources.lake import LakeResource
@@ -61,6 +63,14 @@ def build_lifecycle_defs(project: AdlakeConfig) -> dg.Definitions:
                     dropped[(expiry.source, expiry.dataset)].append(expiry.dt)
             for (source, dataset), dts in dropped.items():
                 catalog.catalog().drop_partitions(source, dataset, dts)
+        rules = lifecycle_rules(
+            project.aws.lake.prefix if project.aws else "",
+            [
+                (s, d, spec.retention.raw_days, spec.retention.clean_days)
+                for s, d, spec in project.daily_datasets()
+            ],
+        )
+        lifecycle = "dry run: no rules put" if config.dry_run else lake.apply_lifecycle(rules)
         verb = "would delete" if config.dry_run else "deleted"
         context.log.info(f"retention {verb} {len(plan)} partition(s)")
         rows = "\n".join(
@@ -70,6 +80,7 @@ def build_lifecycle_defs(project: AdlakeConfig) -> dg.Definitions:
         return dg.MaterializeResult(
             metadata={
                 "dry_run": config.dry_run,
+                "lifecycle_rules": lifecycle,
                 "partitions": len(plan),
                 "files": sum(e.files for e in plan),
                 "bytes": sum(e.bytes for e in plan),

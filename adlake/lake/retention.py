@@ -65,3 +65,34 @@ def expire(lake: Lake, expiry: Expiry) -> None:
             if delivery.status != EXPIRED:
                 ledger.record(replace(delivery, status=EXPIRED))
     lake.delete_tree(expiry.path)
+
+
+RULE_PREFIX = "adlake-retention-"
+TIER_AFTER_DAYS = 30  # objects move to S3 Intelligent-Tiering after this many days
+
+
+def lifecycle_rules(
+    lake_prefix: str, datasets: list[tuple[str, str, int, int | None]]
+) -> list[dict]:
+    """S3 lifecycle rules matching the retention of ``(source, dataset, raw_days, clean_days)``.
+
+    Each zone of a dataset gets a rule on its prefix: Intelligent-Tiering after 30 days, and
+    expiration one day after the retention (S3 counts from the object's creation, a delivery
+    of day D is written on D or later, so nothing is expired by S3 before adlake would).
+    """
+    base = f"{lake_prefix.strip('/')}/" if lake_prefix.strip("/") else ""
+    rules = []
+    for source, dataset, raw_days, clean_days in datasets:
+        for zone, days in ((Zone.RAW, raw_days), (Zone.CLEAN, clean_days)):
+            rule: dict = {
+                "ID": f"{RULE_PREFIX}{zone.value}-{source}-{dataset}"[:255],
+                "Filter": {"Prefix": f"{base}{dataset_prefix(zone, source, dataset)}/"},
+                "Status": "Enabled",
+                "Transitions": [{"Days": TIER_AFTER_DAYS, "StorageClass": "INTELLIGENT_TIERING"}],
+            }
+            if days is not None:
+                rule["Expiration"] = {"Days": days + 1}
+                if days + 1 <= TIER_AFTER_DAYS:
+                    rule.pop("Transitions")
+            rules.append(rule)
+    return rules
