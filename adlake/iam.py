@@ -31,6 +31,7 @@ GLUE_ACTIONS = [
     "glue:UpdatePartition",
     "glue:BatchCreatePartition",
     "glue:BatchUpdatePartition",
+    "glue:BatchDeletePartition",
 ]
 
 
@@ -123,6 +124,12 @@ def _lake_statements(aws: AwsConfig, partition: str, notes: list[str]) -> list[d
         "Action": ["s3:ListBucket"],
         "Resource": [f"arn:{partition}:s3:::{bucket}"],
     }
+    lifecycle = {  # the retention asset keeps the bucket's rules in step with the config
+        "Sid": "LakeLifecycle",
+        "Effect": "Allow",
+        "Action": ["s3:GetLifecycleConfiguration", "s3:PutLifecycleConfiguration"],
+        "Resource": [f"arn:{partition}:s3:::{bucket}"],
+    }
     if prefix:
         listing["Condition"] = {"StringLike": {"s3:prefix": [f"{prefix}/*"]}}
     else:
@@ -134,6 +141,7 @@ def _lake_statements(aws: AwsConfig, partition: str, notes: list[str]) -> list[d
     )
     return [
         listing,
+        lifecycle,
         {
             "Sid": "LakeObjects",
             "Effect": "Allow",
