@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from adlake.config.streams import StreamDatasetConfig
+from adlake.config.streams import KinesisSourceConfig, StreamDatasetConfig
 from adlake.connectors.streams.kinesis import KinesisStream
 from adlake.lake.deliveries import DeliveryLedger
 from adlake.lake.storage import Lake
@@ -126,3 +127,11 @@ def test_a_crash_before_the_checkpoint_replays_the_batch_into_raw(
     assert topic.consume(spec).records == 600  # replayed: at-least-once into raw
     landed = topic.landed()
     assert len(landed) == 1_200 and set(landed) == set(sent)  # clean dedups by event_id
+
+
+def test_the_readme_stream_source_example_is_valid_config() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## Event streams: ad-server and bid logs from Kinesis", 1)[1]
+    example = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])
+    source = KinesisSourceConfig.model_validate(example["sources"]["adserver"])
+    assert source.datasets["impressions"].primary_key == ["event_id"]
