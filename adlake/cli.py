@@ -1,13 +1,16 @@
-"""``adlake`` command line: set up the local profile, write sample data, print the IAM policy."""
+"""``adlake`` command line: set up the local profile, sample data, the IAM policy, ad-hoc SQL."""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
 import json
 import secrets
 import sys
 from urllib.parse import urlparse
 
+from adlake.catalog.query import QueryError, QueryResult, run_query
 from adlake.config import AdlakeConfig, ConfigError, RestSourceConfig, load_config
 from adlake.iam import IamPolicyError, build_iam_policy
 from adlake.lake.landing import today_utc
@@ -74,6 +77,26 @@ def iam_policy(account_id: str | None) -> str:
     return json.dumps(result.document, indent=2)
 
 
+def render(result: QueryResult, fmt: str) -> str:
+    """A query's result as an aligned table, CSV or JSON lines."""
+    if fmt == "json":
+        return "".join(
+            json.dumps(dict(zip(result.columns, row, strict=True)), default=str) + "\n"
+            for row in result.rows
+        )
+    if fmt == "csv":
+        out = io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(result.columns)
+        writer.writerows(result.rows)
+        return out.getvalue()
+    cells = [result.columns] + [["" if v is None else str(v) for v in row] for row in result.rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(result.columns))]
+    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) for row in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines) + f"\n({len(result.rows)} row(s))\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``adlake`` command."""
     parser = argparse.ArgumentParser(prog="adlake", description=__doc__)
@@ -86,13 +109,22 @@ def main(argv: list[str] | None = None) -> int:
     policy.add_argument(
         "--account-id", help="12-digit AWS account of the Glue, Secrets Manager and KMS ARNs"
     )
+    query = commands.add_parser(
+        "query", help="run SQL over the catalog (DuckDB locally, Athena on the aws profile)"
+    )
+    query.add_argument("sql", help='the query, e.g. "SELECT count(*) FROM crm.contacts"')
+    query.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    query.add_argument("--limit", type=int, default=1_000, help="rows printed at most")
     args = parser.parse_args(argv)
     try:
         if args.command == "init":
             sys.stdout.write(init_local(args.days) + "\n")
         elif args.command == "iam-policy":
             sys.stdout.write(iam_policy(args.account_id) + "\n")
-    except (ConfigError, IamPolicyError) as exc:
+        elif args.command == "query":
+            result = run_query(load_config(), args.sql, limit=args.limit)
+            sys.stdout.write(render(result, args.format))
+    except (ConfigError, IamPolicyError, QueryError) as exc:
         sys.stderr.write(f"adlake: {exc}\n")
         return 2
     return 0
