@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dagster as dg
 
+from adlake.assets.aggregates import build_aggregate_defs
 from adlake.assets.amc import build_amc_defs
 from adlake.assets.catalog import build_catalog_defs
 from adlake.assets.clean import build_clean_defs
@@ -43,6 +44,7 @@ def defs() -> dg.Definitions:
         build_catalog_defs(config),
         build_database_defs(config),
         build_segment_defs(config),
+        build_aggregate_defs(config),
         build_lifecycle_defs(config),
         build_database_schedules(config),
         build_landing_sensors(config),

@@ -25,6 +25,7 @@ LIBRARY = [
     "segments",
     "saas",
     "streams",
+    "aggregates",
 ]
 LIBRARY_EXTRA = ["notify", "iam.py"]
 

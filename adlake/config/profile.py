@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from adlake.config.aggregates import AggregateConfig
 from adlake.config.amc import AmcSourceConfig
 from adlake.config.amc_files import load_workflows
 from adlake.config.base import Name, _Model
@@ -27,6 +28,7 @@ from adlake.config.segments import DestinationConfig, SegmentConfig
 from adlake.config.streams import KinesisSourceConfig
 
 PROFILE_ENV_VAR = "ADLAKE_PROFILE"
+AGGREGATES = "aggregates"  # the catalog schema (and clean-zone source) of the aggregates
 SourceConfig = Annotated[
     PushSourceConfig
     | AmazonAdsSourceConfig
@@ -159,6 +161,9 @@ class AdlakeConfig(_Model):
     segments: dict[Name, SegmentConfig] = Field(
         default_factory=dict, description="Audience segments in SQL over the catalog."
     )
+    aggregates: dict[Name, AggregateConfig] = Field(
+        default_factory=dict, description="Daily tables computed in SQL from clean datasets."
+    )
     base_dir: str = Field(
         ".", description="Folder relative paths resolve from (set by the loader)."
     )
@@ -186,6 +191,16 @@ class AdlakeConfig(_Model):
                 "profile 'aws' needs an 'aws' section (region, lake.bucket, lake.kms_key_id)",
                 "add it; the README's 'aws profile' section has a complete example",
                 key="aws",
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _aggregates_have_their_schema(self) -> AdlakeConfig:
+        if self.aggregates and AGGREGATES in self.sources:
+            raise problem(
+                f"a source is named '{AGGREGATES}', the catalog schema of the aggregates",
+                "rename the source",
+                key=f"sources.{AGGREGATES}",
             )
         return self
 

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as pads
-from pyarrow import fs as pafs
 
 from adlake.config.segments import SegmentConfig
 from adlake.lake import Lake
-from adlake.lake.zones import Zone, dataset_prefix
+from adlake.lake.sql import expose_clean
 
 # identifiers the clean zone always holds hashed: a clear value here means the SQL read raw data
 HASHED_ONLY = ("email", "phone", "phone_digits", "first_name", "last_name")
@@ -33,7 +31,7 @@ def segment_members(
     """The members of ``segment``: identifiers, consent flags and the ``member`` fingerprint."""
     con = duckdb.connect(":memory:")
     try:
-        _expose_clean(con, lake, datasets)
+        expose_clean(con, lake, datasets)
         try:
             con.execute(f"CREATE TEMP TABLE _segment AS {segment.sql}")
         except duckdb.Error as exc:
@@ -63,37 +61,6 @@ def segment_members(
     finally:
         con.close()
     return _first_per_member(table)
-
-
-def _expose_clean(
-    con: duckdb.DuckDBPyConnection, lake: Lake, datasets: list[tuple[str, str]]
-) -> None:
-    """A view ``<source>.<dataset>`` over every clean dataset that has files."""
-    for source, dataset in datasets:
-        root = lake.full(dataset_prefix(Zone.CLEAN, source, dataset))
-        info = lake.filesystem.get_file_info(root)
-        if info.type != pafs.FileType.Directory:
-            continue
-        selector = pafs.FileSelector(root, recursive=True)
-        files = [
-            f.path
-            for f in lake.filesystem.get_file_info(selector)
-            if f.type == pafs.FileType.File and f.path.endswith(".parquet")
-        ]
-        if not files:
-            continue
-        arrow = pads.dataset(
-            files,
-            filesystem=lake.filesystem,
-            format="parquet",
-            partitioning="hive",
-            partition_base_dir=root,
-        )
-        con.execute(f'CREATE SCHEMA IF NOT EXISTS "{source}"')
-        con.register(f"_clean_{source}__{dataset}", arrow)
-        con.execute(
-            f'CREATE VIEW "{source}"."{dataset}" AS SELECT * FROM "_clean_{source}__{dataset}"'
-        )
 
 
 def _check_columns(name: str, segment: SegmentConfig, columns: list[str]) -> None:
