@@ -14,6 +14,7 @@ import yaml
 
 import adlake.definitions
 from adlake.config import ConfigError, load_config
+from adlake.config.aggregates import AggregateConfig
 
 DAY = "2026-11-30"
 YIELD_SQL = """
@@ -118,3 +119,11 @@ def test_an_aggregate_must_name_its_day_and_not_shadow_a_source(project: Path) -
         ConfigError, match="sources.aggregates.*the catalog schema of the aggregates"
     ):
         load_config(path)
+
+
+def test_the_readme_aggregate_example_is_valid_config() -> None:
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    section = readme.split("## Aggregates: yield and reporting tables", 1)[1]
+    example = yaml.safe_load(section.split("```yaml\n", 1)[1].split("```", 1)[0])
+    aggregate = AggregateConfig.model_validate(example["aggregates"]["yield_daily"])
+    assert "{dt}" in aggregate.sql and aggregate.schedule == "0 5 * * *"
