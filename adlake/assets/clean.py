@@ -7,7 +7,7 @@ import dagster as dg
 from adlake.assets.keys import dataset_key
 from adlake.assets.partitions import after_upstream_updates, daily_partitions
 from adlake.config import AdlakeConfig, DatasetConfig
-from adlake.lake.deliveries import DeliveryLedger, current_deliveries
+from adlake.lake.deliveries import Delivery, DeliveryLedger, current_deliveries
 from adlake.lake.retention import EXPIRED
 from adlake.resources.engine import DuckDBEngineResource
 from adlake.resources.lake import LakeResource
@@ -100,7 +100,9 @@ def build_clean_asset(
         store = lake.lake()
         ledger = DeliveryLedger(store, source, dataset)
         lateness = spec.partition.lateness_days
-        targets, kept = _rebuildable(ledger, list(context.partition_keys), lateness)
+        asked = list(context.partition_keys)
+        recorded = ledger.for_dates(delivery_dates(asked, lateness))
+        targets, kept = _rebuildable(recorded, asked, lateness)
         for day in kept:
             context.log.warning(
                 f"dt={day}: raw deliveries it reads have expired (retention); the clean "
@@ -115,7 +117,8 @@ def build_clean_asset(
                     for name in (ROWS_BALANCE, NO_CLEAR_PII)
                 ],
             )
-        deliveries = current_deliveries(ledger.for_dates(delivery_dates(targets, lateness)))
+        wanted = set(delivery_dates(targets, lateness))
+        deliveries = current_deliveries([d for d in recorded if d.dt in wanted])
         keys = {name: secrets.get_bytes(name) for name in hmac_secrets}
         context.log.info(
             f"cleaning {len(targets)} partition(s) {targets[0]}..{targets[-1]} from "
@@ -158,12 +161,10 @@ def build_clean_asset(
 
 
 def _rebuildable(
-    ledger: DeliveryLedger, targets: list[str], lateness: int
+    recorded: list[Delivery], targets: list[str], lateness: int
 ) -> tuple[list[str], list[str]]:
     """The partitions clean may rebuild, and those it keeps because raw they read expired."""
-    expired = {
-        d.dt for d in ledger.for_dates(delivery_dates(targets, lateness)) if d.status == EXPIRED
-    }
+    expired = {d.dt for d in recorded if d.status == EXPIRED}
     if not expired:
         return targets, []
     kept = [t for t in targets if expired & set(delivery_dates([t], lateness))]
