@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from pydantic import Field, field_validator
 
-from adlake.config.base import _Model
+from adlake.config.base import Cron, _Model
 from adlake.config.errors import problem
-from adlake.config.pulls import _CRON
 
 DAY = "{dt}"
 
@@ -26,7 +25,7 @@ class AggregateConfig(_Model):
         description="A SELECT over clean tables; {dt} is the day computed, e.g. WHERE dt = {dt}.",
     )
     start_date: str = Field("2026-01-01", description="First daily partition.")
-    schedule: str | None = Field(
+    schedule: Cron | None = Field(
         None, description="Cron (UTC) of yesterday's run; none: after its inputs change."
     )
 
@@ -38,14 +37,5 @@ class AggregateConfig(_Model):
                 "the SQL does not name the day it computes",
                 "filter on it, e.g. WHERE dt = {dt} (the day as a DATE)",
                 value=value[:80],
-            )
-        return value
-
-    @field_validator("schedule")
-    @classmethod
-    def _cron(cls, value: str | None) -> str | None:
-        if value is not None and not _CRON.match(value):
-            raise problem(
-                "not a cron expression of five fields", "write it like '0 5 * * *'", value=value
             )
         return value

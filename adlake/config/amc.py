@@ -15,11 +15,10 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from adlake.config.base import Name, _Model
+from adlake.config.base import Cron, Name, _Model
 from adlake.config.datasets import ColumnConfig, DatasetConfig
 from adlake.config.errors import did_you_mean, problem
 from adlake.config.pulls import (
-    _CRON,
     PULLED_PARTITIONS,
     LwaCredentialsConfig,
     _PullSourceConfig,
@@ -72,7 +71,7 @@ class AmcWorkflowConfig(_Model):
     lookback_days: int = Field(
         1, ge=1, le=90, description="Days (ending at the lagged day) each scheduled run pulls."
     )
-    schedule: str | None = Field(
+    schedule: Cron | None = Field(
         "0 9 * * *", description="Cron of the workflow's schedule (UTC); null: manual only."
     )
     columns: dict[Name, ColumnConfig] = Field(
@@ -98,15 +97,6 @@ class AmcWorkflowConfig(_Model):
     def _type_shorthand(cls, value: object) -> object:
         if isinstance(value, dict):
             return {k: {"type": v} if isinstance(v, str) else v for k, v in value.items()}
-        return value
-
-    @field_validator("schedule")
-    @classmethod
-    def _cron(cls, value: str | None) -> str | None:
-        if value is not None and not _CRON.match(value):
-            raise problem(
-                "not a cron expression of five fields", "write it like '0 9 * * *'", value=value
-            )
         return value
 
     @model_validator(mode="after")

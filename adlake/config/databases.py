@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from adlake.config.base import Name, _Model
+from adlake.config.base import Cron, Name, _Model
 from adlake.config.datasets import ColumnConfig, DatasetConfig, PartitionConfig, RetentionConfig
 from adlake.config.errors import did_you_mean, problem
 
@@ -124,7 +124,7 @@ class DatabaseSourceConfig(_Model):
         description="batch: scheduled full/incremental extracts; cdc: changes streamed from "
         "logical replication (PostgreSQL) or the row binlog (MySQL/MariaDB).",
     )
-    cron: str = Field("0 * * * *", description="Batch mode: when extracts run.")
+    cron: Cron = Field("0 * * * *", description="Batch mode: when extracts run.")
     interval_seconds: int = Field(60, ge=5, description="CDC mode: seconds between micro-batches.")
     max_lag_seconds: int = Field(
         900, ge=1, description="CDC mode: the lag check fails above this many seconds."

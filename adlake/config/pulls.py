@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from adlake.config.base import Name, _Model
+from adlake.config.base import Cron, Name, _Model
 from adlake.config.datasets import ColumnConfig, DatasetConfig, PartitionConfig, RetentionConfig
 from adlake.config.errors import did_you_mean, problem
 
@@ -25,7 +25,6 @@ Region = Literal["NA", "EU", "FE"]
 # a pull lands one delivery per account and day, holding exactly that day's rows: the
 # delivery's day is the row's day (rows dated outside a requested window are kept on its edge)
 PULLED_PARTITIONS = PartitionConfig()
-_CRON = re.compile(r"^\s*(\S+\s+){4}\S+\s*$")
 
 
 class LwaCredentialsConfig(_Model):
@@ -43,7 +42,7 @@ class LwaCredentialsConfig(_Model):
 class PullScheduleConfig(_Model):
     """When a source is pulled, and how many past days each pull fetches again."""
 
-    cron: str = Field("0 6 * * *", description="Cron expression of the pull, e.g. '0 6 * * *'.")
+    cron: Cron = Field("0 6 * * *", description="Cron expression of the pull, e.g. '0 6 * * *'.")
     timezone: str = Field(
         "UTC", description="Time zone of the cron and of 'yesterday', e.g. America/Los_Angeles."
     )
@@ -53,15 +52,6 @@ class PullScheduleConfig(_Model):
         le=365,
         description="Days up to yesterday pulled again by each scheduled run (restatements).",
     )
-
-    @field_validator("cron")
-    @classmethod
-    def _five_fields(cls, value: str) -> str:
-        if not _CRON.match(value):
-            raise problem(
-                "not a cron expression of five fields", "write it like '0 6 * * *'", value=value
-            )
-        return value
 
     @field_validator("timezone")
     @classmethod

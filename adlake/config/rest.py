@@ -18,10 +18,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from adlake.config.base import Name, _Model
+from adlake.config.base import Cron, Name, _Model
 from adlake.config.datasets import ColumnConfig, DatasetConfig, PartitionConfig, RetentionConfig
 from adlake.config.errors import did_you_mean, problem
-from adlake.config.pulls import _CRON
 
 CURSOR = "cursor"
 PLACEHOLDER = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
@@ -323,7 +322,7 @@ class RestSourceConfig(_Model):
     requests_per_second: float | None = Field(
         None, gt=0, description="At most this many requests per second (the API's rate limit)."
     )
-    schedule: str | None = Field(
+    schedule: Cron | None = Field(
         "0 * * * *", description="Cron of the pull (UTC); null: manual only."
     )
     resources: dict[Name, RestResourceConfig] = Field(min_length=1, description="By name.")
@@ -334,15 +333,6 @@ class RestSourceConfig(_Model):
     freshness_hours: int | None = Field(
         24, ge=1, description="Catalog tables are stale when not updated for this many hours."
     )
-
-    @field_validator("schedule")
-    @classmethod
-    def _cron(cls, value: str | None) -> str | None:
-        if value is not None and not _CRON.match(value):
-            raise problem(
-                "not a cron expression of five fields", "write it like '0 * * * *'", value=value
-            )
-        return value
 
     @model_validator(mode="after")
     def _parents_exist(self) -> RestSourceConfig:
