@@ -1,4 +1,4 @@
-"""Landing sensors: one per dataset, turning each newly delivered file into one raw run.
+"""Landing sensors: one per dataset, turning newly delivered files into raw runs, one per day.
 
 The cursor is a high-water mark of (modification time, path), so each tick looks first at files
 newer than the last one it handled, and handles at most ``max_files_per_tick`` files. A file
@@ -6,10 +6,13 @@ that arrives with an older modification time (``mv`` from a staging folder, ``cp
 is still found: any file below the mark that has no delivery manifest yet is requested too,
 with the spare capacity of the tick. Each run key is the file's path, size and modification
 time, so Dagster starts one run per delivery however often it is requested, and a changed
-file (new size or time) is a new delivery.
+file (new size or time) is a new delivery. Files of the same delivery date found in one tick
+(an ad server's 24 hourly logs, say) go into one run, keyed by all their run keys.
 """
 
+import hashlib
 import json
+from collections import defaultdict
 
 import dagster as dg
 
@@ -122,14 +125,42 @@ def build_landing_sensor(
             return dg.SkipReason(f"no new files in {prefix}/{waiting_without_date(unplaced)}")
         requests = [
             dg.RunRequest(
-                run_key=file.run_key,
-                partition_key=file.dt,
+                run_key=batch_run_key(batch),
+                partition_key=dt,
                 asset_selection=[raw_key],
-                run_config=dg.RunConfig(ops={op_name(raw_key): RawIngestConfig(files=[file.path])}),
-                tags={"adlake/landing_file": file.path},
+                run_config=dg.RunConfig(
+                    ops={op_name(raw_key): RawIngestConfig(files=[f.path for f in batch])}
+                ),
+                tags=batch_tags(batch),
             )
-            for file in fresh
+            for dt, batch in by_day(fresh).items()
         ]
         return dg.SensorResult(run_requests=requests, cursor=cursor)
 
     return _landing_sensor
+
+
+def by_day(files: list[LandingFile]) -> dict[str, list[LandingFile]]:
+    """Files grouped by delivery date, days in the order their first file came."""
+    days: dict[str, list[LandingFile]] = defaultdict(list)
+    for file in files:
+        days[file.dt].append(file)
+    return dict(days)
+
+
+def batch_run_key(batch: list[LandingFile]) -> str:
+    """The run key of one day's files: a lone file's own key, or a digest of all their keys.
+
+    The same files requested again give the same key, so Dagster starts their run once.
+    """
+    if len(batch) == 1:
+        return batch[0].run_key
+    keys = "\n".join(sorted(f.run_key for f in batch))
+    return f"{batch[0].dt}:{len(batch)}files:{hashlib.sha256(keys.encode()).hexdigest()[:16]}"
+
+
+def batch_tags(batch: list[LandingFile]) -> dict[str, str]:
+    """Run tags naming the landing file (one) or how many files (several) the run takes."""
+    if len(batch) == 1:
+        return {"adlake/landing_file": batch[0].path}
+    return {"adlake/landing_files": str(len(batch)), "adlake/first_landing_file": batch[0].path}
