@@ -3,12 +3,13 @@
 Segments and aggregates name tables as ``<source>.<dataset>``; each is a view over the
 dataset's Parquet read through pyarrow datasets on the lake's filesystem, so the same SQL runs
 on a local folder and on S3 without DuckDB's httpfs extension (no run-time download), and a
-``dt`` filter prunes to the partitions it names.
+``dt`` filter prunes to the partitions it names. ``dt`` is a DATE, as in the catalog.
 """
 
 from __future__ import annotations
 
 import duckdb
+import pyarrow as pa
 import pyarrow.dataset as pads
 from pyarrow import fs as pafs
 
@@ -37,7 +38,7 @@ def expose_clean(
             files,
             filesystem=lake.filesystem,
             format="parquet",
-            partitioning="hive",
+            partitioning=pads.partitioning(pa.schema([("dt", pa.date32())]), flavor="hive"),
             partition_base_dir=root,
         )
         con.execute(f'CREATE SCHEMA IF NOT EXISTS "{source}"')
