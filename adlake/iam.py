@@ -1,9 +1,10 @@
 """The least-privilege IAM policy of a configured project on the aws profile.
 
 Exactly what the config names and nothing else: the lake's bucket and prefix, its KMS key, one
-Glue database per source and its tables, each secret the datasets use and the SNS topic. No
-statement has a wildcard-only resource; the only wildcards are key suffixes below a named
-prefix (objects, tables of a named database, the random suffix Secrets Manager adds to an ARN).
+Glue database per source (and one for the aggregates) and its tables, each secret the datasets
+use and the SNS topic. No statement has a wildcard-only resource; the only wildcards are key
+suffixes below a named prefix (objects, tables of a named database, the random suffix Secrets
+Manager adds to an ARN).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adlake.config import AdlakeConfig, AwsConfig
+from adlake.config.profile import AGGREGATES
 
 ACCOUNT_ID = re.compile(r"^\d{12}$")
 S3_OBJECT_ACTIONS = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
@@ -76,7 +78,7 @@ def build_iam_policy(config: AdlakeConfig, account_id: str | None = None) -> Iam
             "Resource": [_kms_key_arn(aws, partition, account, notes)],
         }
     )
-    sources = list(config.sources)
+    sources = list(config.sources) + ([AGGREGATES] if config.aggregates else [])
     if sources:
         databases = [f"{aws.glue_database_prefix}{source}" for source in sources]
         glue = f"arn:{partition}:glue:{aws.region}:{_need(account, 'Glue')}"

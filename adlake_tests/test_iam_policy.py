@@ -79,8 +79,10 @@ def test_policy_names_exactly_what_the_config_holds(aws_config: AdlakeConfig) ->
         f"{glue}:catalog",
         f"{glue}:database/adlake_retail_partner",
         f"{glue}:database/adlake_crm",
+        f"{glue}:database/adlake_ad_server",
         f"{glue}:table/adlake_retail_partner/*",
         f"{glue}:table/adlake_crm/*",
+        f"{glue}:table/adlake_ad_server/*",
         f"{glue}:database/adlake_amazon_ads",
         f"{glue}:table/adlake_amazon_ads/*",
         f"{glue}:database/adlake_seller",
@@ -91,6 +93,8 @@ def test_policy_names_exactly_what_the_config_holds(aws_config: AdlakeConfig) ->
         f"{glue}:table/adlake_salesforce/*",
         f"{glue}:database/adlake_hubspot",
         f"{glue}:table/adlake_hubspot/*",
+        f"{glue}:database/adlake_aggregates",  # the sample's yield aggregates
+        f"{glue}:table/adlake_aggregates/*",
     }
     assert "glue:BatchCreatePartition" in statements["GlueCatalog"]["Action"]
     assert statements["Secrets"] == {
