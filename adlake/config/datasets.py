@@ -231,6 +231,14 @@ class DatasetConfig(_Model):
     pgp: PgpConfig | None = Field(
         None, description="Decryption of PGP-encrypted deliveries; none: files are plain."
     )
+    row_group_mb: int = Field(
+        128,
+        ge=1,
+        le=2048,
+        description="Target size (MB, as staged) of the row groups of a clean file. A day is "
+        "compacted into one Parquet file, whatever the number of deliveries, so that readers "
+        "see the old day or the new one; its row groups are what engines read in parallel.",
+    )
 
     @field_validator("start_date")
     @classmethod

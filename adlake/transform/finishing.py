@@ -5,7 +5,8 @@ put in delivery order (delivery, then record), deduplicated on the primary key (
 delivery, then latest record, wins), PII-hashed and written as zstd Parquet; a day too big for
 its share of the memory limit is done by DuckDB instead, which spills to disk. Hashing after
 deduplication hashes each kept row once, on all cores. Rows are written in delivery order, so
-a re-run writes byte-identical files.
+a re-run writes byte-identical files. Row groups hold about the dataset's ``row_group_mb`` of
+staged rows, however many micro-batch deliveries the day came in.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from adlake.config import DatasetConfig
 from adlake.transform.readers import sql_string
 from adlake.transform.staging import Stager
 
-ROW_GROUP_ROWS = 122_880
+MIN_ROW_GROUP_ROWS = 8_192
 CLEAN_ZSTD_LEVEL = 1  # hex digests barely compress; higher levels cost time for ~1%
 
 
@@ -70,12 +71,22 @@ class Finisher:
                 )
                 source = f"adlake_staged WHERE _error IS NULL{dedup}"
                 order = " ORDER BY _delivery, _record"
+            rows_per_group = self.rows_per_group(day, counts[0] + counts[2])
             cur.execute(
                 f"COPY (SELECT {self.values} FROM {source}{order}) TO {sql_string(target)} "
                 f"(FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL {CLEAN_ZSTD_LEVEL}, "
-                f"ROW_GROUP_SIZE {ROW_GROUP_ROWS})"
+                f"ROW_GROUP_SIZE {rows_per_group})"
             )
         return counts
+
+    def rows_per_group(self, day: str, staged_rows: int) -> int:
+        """Rows per row group that make groups of about ``row_group_mb`` of staged data.
+
+        Derived from the day's staged bytes per row, so the same input gives the same groups.
+        """
+        per_row = self.stager.size(day) / max(staged_rows, 1)
+        wanted = int(self.spec.row_group_mb * 1_000_000 / max(per_row, 1.0))
+        return max(MIN_ROW_GROUP_ROWS, wanted)
 
 
 def _latest_per_key(rows: pa.Table, key: Sequence[str]) -> tuple[pa.Table, int]:
