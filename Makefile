@@ -38,8 +38,8 @@ install:
 
 ## lint: ruff format check and lint
 lint: install
-	$(UV) run ruff format --check adlake adlake_tests benchmarks
-	$(UV) run ruff check adlake adlake_tests benchmarks
+	$(UV) run ruff format --check adlake adlake_tests benchmarks examples
+	$(UV) run ruff check adlake adlake_tests benchmarks examples
 
 ## bench: the clean-throughput benchmark (5M rows by default), the report-pull benchmark and
 ##        the relational extract/CDC benchmark

@@ -15,6 +15,7 @@ from adlake.config import AdlakeConfig, ConfigError, RestSourceConfig, load_conf
 from adlake.iam import IamPolicyError, build_iam_policy
 from adlake.lake.landing import today_utc
 from adlake.sample_data import write_sample_landing
+from adlake.sample_events import write_publisher_landing
 
 LOOPBACK = {"127.0.0.1", "localhost"}
 
@@ -46,7 +47,10 @@ def init_local(days: int) -> str:
             secrets_file.write_text(json.dumps(current, indent=2) + "\n")
             kinds = sorted({needed[name] for name in added})
             notes.append(f"generated {' and '.join(kinds)}(s) {', '.join(added)} in {secrets_file}")
-    files = write_sample_landing(lake_root, today_utc(), days=days) if days else []
+    files = []
+    if days:
+        files = write_sample_landing(lake_root, today_utc(), days=days)
+        files += write_publisher_landing(lake_root, today_utc())
     notes.append(f"wrote {len(files)} sample file(s) under {lake_root / 'landing'}")
     return "; ".join(notes)
 

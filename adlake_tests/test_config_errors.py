@@ -512,6 +512,9 @@ def test_sample_config_loads() -> None:
     assert [(s, d) for s, d, _ in config.datasets()] == [
         ("retail_partner", "pos_transactions"),
         ("crm", "contacts"),
+        ("ad_server", "bids"),
+        ("ad_server", "impressions"),
+        ("ad_server", "clicks"),
         ("amazon_ads", "sp_campaigns"),
         ("seller", "orders"),
         ("amc", "campaign_daily"),

@@ -123,7 +123,10 @@ def test_adlake_init_writes_a_private_hmac_key_and_sample_files(project: AdlakeC
     key = json.loads(secrets_file.read_text())["crm_hmac_key"]
     assert len(key) == 64
     landing = project.resolve(project.lake.root) / "landing"
-    assert len([p for p in landing.rglob("*") if p.is_file()]) == 4
+    assert len([p for p in (landing / "retail_partner").rglob("*") if p.is_file()]) == 2
+    assert len([p for p in (landing / "crm").rglob("*") if p.is_file()]) == 2
+    # yesterday's hourly ad-server logs: 24 of bids and of impressions, clicks when there were
+    assert len(list((landing / "ad_server" / "bids").rglob("bids_*.jsonl.gz"))) == 24
 
     assert main(["init", "--days", "0"]) == 0
     assert json.loads(secrets_file.read_text())["crm_hmac_key"] == key, "the key must be kept"

@@ -24,7 +24,12 @@ from adlake.resources import SecretNotFound
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
 UPDATE_VARIABLE = "ADLAKE_UPDATE_SNAPSHOTS"
-DATASETS = [("retail_partner", "pos_transactions"), ("crm", "contacts")]
+DATASETS = [
+    ("retail_partner", "pos_transactions"),
+    ("crm", "contacts"),
+    *[("ad_server", d) for d in ("bids", "impressions", "clicks")],
+]
+AGGREGATES = ("yield_hourly", "revenue_daily", "floor_suggestions")
 REST = [
     ("salesforce", "contacts"),
     ("hubspot", "contacts"),
@@ -55,6 +60,7 @@ def test_asset_keys_are_raw_clean_catalog_for_every_dataset(adlake_defs: dg.Defi
     expected.add(dg.AssetKey(["segments", "opted_in_contacts"]))
     expected.add(dg.AssetKey(["exports", "opted_in_contacts", "amazon_dsp"]))
     expected.add(dg.AssetKey(["lifecycle", "retention"]))
+    expected |= {dg.AssetKey(["aggregates", name]) for name in AGGREGATES}
     assert set(adlake_defs.resolve_all_asset_keys()) == expected
 
 
@@ -86,6 +92,8 @@ def test_assets_are_grouped_by_source(adlake_defs: dg.Definitions) -> None:
     assert groups.pop(dg.AssetKey(["segments", "opted_in_contacts"])) == "audiences"
     assert groups.pop(dg.AssetKey(["exports", "opted_in_contacts", "amazon_dsp"])) == "audiences"
     assert groups.pop(dg.AssetKey(["lifecycle", "retention"])) == "lifecycle"
+    for name in AGGREGATES:
+        assert groups.pop(dg.AssetKey(["aggregates", name])) == "aggregates"
     assert groups == {key(layer, s, d): s for layer in LAYERS for s, d in ALL}
 
 
