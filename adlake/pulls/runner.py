@@ -20,8 +20,9 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import IO, Any
 
-from adlake.connectors.http import ApiError, file_sha256
-from adlake.lake.deliveries import Delivery, DeliveryLedger
+from adlake.connectors.http import ApiError
+from adlake.lake.deliveries import DeliveryLedger
+from adlake.lake.generated import generated_delivery, publish_staged
 from adlake.lake.storage import Lake
 from adlake.lake.zones import Zone, dataset_prefix, partition_dir
 from adlake.pulls.api import PullError, RemoteFailed, RemoteGone, RemoteReport, ReportApi
@@ -281,26 +282,21 @@ def _publish_days(
     deliveries = DeliveryLedger(lake, settings.source, settings.dataset)
     delivery_id = f"{entry.scope}_{entry.report_id}"
     for day, rows in counts.items():
-        staged = folder / f"{day}.jsonl.gz"
-        size, digest = staged.stat().st_size, file_sha256(staged)
         raw_path = (
             f"{partition_dir(Zone.RAW, settings.source, settings.dataset, day)}/{delivery_id}/"
             f"{RECORDS_FILE}"
         )
-        lake.publish(str(staged), raw_path)
+        size, digest = publish_staged(lake, folder / f"{day}.jsonl.gz", raw_path)
         deliveries.record(
-            Delivery(
+            generated_delivery(
                 delivery_id=delivery_id,
                 source=settings.source,
                 dataset=settings.dataset,
                 dt=day,
-                file_name=RECORDS_FILE,
-                landing_path="",
                 raw_path=raw_path,
-                bytes=size,
+                size=size,
                 sha256=digest,
                 lines=rows,
-                ingested_at=datetime.now(tz=UTC).isoformat(timespec="microseconds"),
                 extra={
                     "scope": entry.scope,
                     "report_id": entry.report_id,

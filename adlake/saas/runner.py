@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from adlake.config.rest import CURSOR, RestResourceConfig, RestSourceConfig
-from adlake.connectors.http import ApiError, file_sha256
+from adlake.connectors.http import ApiError
 from adlake.connectors.rest import PageRequest, RestClient
-from adlake.lake.deliveries import Delivery, DeliveryLedger
+from adlake.lake.deliveries import DeliveryLedger
+from adlake.lake.generated import generated_delivery, publish_staged
 from adlake.lake.storage import Lake
 from adlake.lake.zones import Zone, partition_dir
 from adlake.saas.cursor import dotted, latest, render
@@ -239,9 +240,7 @@ def _write_part(lake: Lake, raw_path: str, records: list[Any]) -> tuple[int, str
         with gzip.open(staged, "wt", encoding="utf-8", compresslevel=GZIP_LEVEL) as out:
             for record in records:
                 out.write(json.dumps(record, default=str, separators=(",", ":")) + "\n")
-        size, digest = staged.stat().st_size, file_sha256(staged)
-        lake.publish(str(staged), raw_path)
-    return size, digest
+        return publish_staged(lake, staged, raw_path)
 
 
 def _record(lake: Lake, source: str, name: str, pull: dict[str, Any]) -> list[str]:
@@ -252,15 +251,13 @@ def _record(lake: Lake, source: str, name: str, pull: dict[str, Any]) -> list[st
     for number, part in enumerate(pull["parts"], start=1):
         delivery_id = f"{pull['pull_id']}_{number:05d}"
         ledger.record(
-            Delivery(
+            generated_delivery(
                 delivery_id=delivery_id,
                 source=source,
                 dataset=name,
                 dt=pull["dt"],
-                file_name=PART.format(number),
-                landing_path="",
                 raw_path=part["raw_path"],
-                bytes=part["bytes"],
+                size=part["bytes"],
                 sha256=part["sha256"],
                 lines=part["records"],
                 ingested_at=pull["started_at"],

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from adlake.config.streams import StreamDatasetConfig
-from adlake.connectors.http import file_sha256
 from adlake.connectors.streams import Shard, ShardBatch, Stream, StreamRecord
-from adlake.lake.deliveries import Delivery, DeliveryLedger
+from adlake.lake.deliveries import DeliveryLedger
+from adlake.lake.generated import generated_delivery, publish_staged
 from adlake.lake.storage import Lake
 from adlake.lake.zones import Zone, partition_dir
 
@@ -143,22 +143,18 @@ def _land(lake: Lake, source: str, dataset: str, batch_id: str, read: dict[str, 
         with gzip.open(staged, "wb", compresslevel=5) as out:
             for record in records:
                 out.write(record.data.rstrip(b"\n") + b"\n")
-        size, digest = staged.stat().st_size, file_sha256(staged)
-        lake.publish(str(staged), raw_path)
+        size, digest = publish_staged(lake, staged, raw_path)
     positions = {s: _last(b) for s, b in read.items() if b.records}
     DeliveryLedger(lake, source, dataset).record(
-        Delivery(
+        generated_delivery(
             delivery_id=batch_id,
             source=source,
             dataset=dataset,
             dt=day,
-            file_name=FILE_NAME,
-            landing_path="",
             raw_path=raw_path,
-            bytes=size,
+            size=size,
             sha256=digest,
             lines=len(records),
-            ingested_at=_now(),
             extra={"stream_positions": json.dumps(positions, sort_keys=True)},
         )
     )
