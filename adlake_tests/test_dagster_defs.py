@@ -184,6 +184,10 @@ def test_sensors_run_by_default(adlake_defs: dg.Definitions, project: AdlakeConf
         f"{layer}_automation_sensor": {key(layer, s, d) for s, d in ALL}
         for layer in ("clean", "catalog")
     }
+    # the sample aggregates have no schedule: they follow their inputs
+    automation["aggregates_automation_sensor"] = {
+        dg.AssetKey(["aggregates", name]) for name in AGGREGATES
+    }
     notifications = {"run_success_notification_sensor", "run_failure_notification_sensor"}
     sensors = {sensor.name: sensor for sensor in adlake_defs.sensors}
     assert set(sensors) == set(landing) | set(automation) | notifications

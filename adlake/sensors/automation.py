@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dagster as dg
 
-AUTOMATED_LAYERS = ("clean", "catalog")
+AUTOMATED_LAYERS = ("clean", "catalog", "aggregates")
 
 
 def build_automation_sensors(interval_seconds: int) -> dg.Definitions:
-    """Automation sensors that move new raw data through clean and catalog without a click."""
+    """Automation sensors that move new raw data through clean and catalog, and into the
+    aggregates that have no schedule, without a click."""
     return dg.Definitions(
         sensors=[
             dg.AutomationConditionSensorDefinition(
