@@ -111,3 +111,21 @@ def test_a_reader_querying_while_the_day_is_recompacted_sees_the_old_or_the_new_
         done.set()
         reader.join()
     assert seen <= {50_000, 100_000} and seen
+
+
+def test_a_day_of_many_micro_batches_is_staged_within_a_small_memory_limit(
+    tmp_path: Path,
+) -> None:
+    # eight deliveries read by one query used to take more than 256MB of read buffers
+    lake = Lake(tmp_path / "lake")
+    inputs = micro_batches(tmp_path, 8, 20_000)
+    outcome = clean_partitions(
+        lake,
+        DatasetRef(SOURCE, DATASET, bids_spec()),
+        inputs,
+        [DAY],
+        {},
+        EngineConfig(memory_limit="256MB"),
+    )
+    (part,) = outcome.partitions
+    assert (part.rows_out, part.duplicates) == (160_000, 7)

@@ -100,7 +100,7 @@ def clean_partitions(
         stager = Stager(f"{scratch}/stage")
         with stager:
             if reads and days:
-                stage_rows(con, stager, spec, reads, days, inputs)
+                stage_rows(con, stager, spec, reads, days, inputs, _bytes(engine.memory_limit))
         con.execute("SET preserve_insertion_order=true")
         run = _Run(con, lake, ref, scratch, inputs, stager, staged_schema(con, spec, stager))
         finisher = Finisher(
