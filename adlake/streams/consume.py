@@ -141,8 +141,8 @@ def _land(lake: Lake, source: str, dataset: str, batch_id: str, read: dict[str, 
     with lake.scratch() as scratch:
         staged = Path(scratch) / FILE_NAME
         with gzip.open(staged, "wb", compresslevel=5) as out:
-            for record in records:
-                out.write(record.data.rstrip(b"\n") + b"\n")
+            # one write: per-record writes cost more than compressing (502k vs 833k lines/s)
+            out.write(b"".join(record.data.rstrip(b"\n") + b"\n" for record in records))
         size, digest = publish_staged(lake, staged, raw_path)
     positions = {s: _last(b) for s, b in read.items() if b.records}
     DeliveryLedger(lake, source, dataset).record(
