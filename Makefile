@@ -50,6 +50,7 @@ bench: install
 	$(UV) run python benchmarks/file_pull.py
 	$(UV) run python benchmarks/audience_hashing.py
 	$(UV) run python benchmarks/saas_pull.py
+	$(UV) run python benchmarks/publisher_day.py --events 2000000
 
 ## clean-local: remove the local lake, catalog and Dagster instance
 clean-local:

@@ -25,11 +25,11 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
+
+from watch import run_watched  # benchmarks/watch.py, beside this script
 
 HERE = Path(__file__).resolve().parent
 WORK = HERE / ".work"
@@ -264,39 +264,18 @@ def child(role: str, args: argparse.Namespace) -> None:
 
 def measure(role: str, csv_path: Path, out: Path, args: argparse.Namespace) -> dict:
     """Run one contender in a child process; add its peak RSS (process tree, ~50 ms samples)."""
-    import psutil
-
     command = [
         sys.executable, str(Path(__file__).resolve()), "--role", role, "--csv", str(csv_path),
         "--out", str(out), "--memory-limit", args.memory_limit, "--threads", str(args.threads),
         "--baseline-rows", str(args.baseline_rows or args.rows),
     ]  # fmt: skip
-    started = time.perf_counter()
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=HERE.parent)
-    peak = 0
-    done = threading.Event()
-
-    def sample() -> None:
-        nonlocal peak
-        root = psutil.Process(proc.pid)
-        while not done.is_set():
-            try:
-                tree = [root, *root.children(recursive=True)]
-                peak = max(peak, sum(_rss(p) for p in tree))
-            except psutil.NoSuchProcess:
-                return
-            time.sleep(0.05)
-
-    watcher = threading.Thread(target=sample, daemon=True)
-    watcher.start()
-    stdout, _ = proc.communicate()
-    done.set()
-    watcher.join()
-    if proc.returncode:
-        raise SystemExit(f"{role} failed with exit code {proc.returncode}")
-    result = json.loads(stdout.strip().splitlines()[-1])
-    result["peak_rss_mb"] = round(peak / 2**20)
-    result["process_seconds"] = round(time.perf_counter() - started, 2)
+    run = run_watched(command, HERE.parent)
+    if run.returncode:
+        print(run.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"{role} failed with exit code {run.returncode}")
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    result["peak_rss_mb"] = run.peak_rss_mb
+    result["process_seconds"] = run.seconds
     return result
 
 
@@ -306,13 +285,6 @@ def _best(runs: list[dict]) -> dict:
     best["peak_rss_mb"] = max(run["peak_rss_mb"] for run in runs)
     best["all_seconds"] = [round(run["seconds"], 2) for run in runs]
     return best
-
-
-def _rss(process) -> int:
-    try:
-        return process.memory_info().rss
-    except Exception:  # the process ended between listing and sampling
-        return 0
 
 
 def main() -> None:
