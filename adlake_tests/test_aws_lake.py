@@ -79,10 +79,12 @@ def test_the_landing_sensor_pages_through_more_than_1000_objects(
     with dg.build_sensor_context(resources=defs.resources) as context:
         result = sensor(context)
 
-    requests = result.run_requests or []
-    assert len(requests) == 1105
-    assert len({r.run_key for r in requests}) == 1105
-    assert all(r.partition_key == "2026-03-01" for r in requests)
+    # every one of the 1,105 files is taken, in one run for their one delivery day
+    (request,) = result.run_requests or []
+    assert request.partition_key == "2026-03-01"
+    assert request.tags["adlake/landing_files"] == "1105"
+    files = next(iter(request.run_config["ops"].values()))["config"]["files"]
+    assert len(set(files)) == 1105
 
 
 def test_one_environment_variable_switches_the_profile(
