@@ -111,7 +111,7 @@ def build_landing_sensor(
         asset_selection=[raw_key],
         minimum_interval_seconds=interval,
         default_status=dg.DefaultSensorStatus.RUNNING,
-        description=f"Watches {prefix}/ and requests a raw run per delivered file.",
+        description=f"Watches {prefix}/ and requests a raw run per delivery day of new files.",
     )
     def _landing_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
         store = lake.lake()
