@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
-from datetime import date, timedelta
+from collections.abc import Sequence
 
 import duckdb
 import pyarrow as pa
@@ -21,6 +20,7 @@ import pyarrow.parquet as pq
 
 from adlake.config import DatasetConfig
 from adlake.transform.clean_model import CleanInput, DeliveryRead, output_columns
+from adlake.transform.plan import BAD_JSON, SHOWN_CHARS, CleanPlan, Message, RowDate, Shown
 from adlake.transform.readers import FileRead, sql_string
 from adlake.transform.types import duckdb_type
 
@@ -154,30 +154,40 @@ def staged_schema(con: duckdb.DuckDBPyConnection, spec: DatasetConfig, stager: S
 
 
 def _row_select(spec: DatasetConfig, rank: int, item: CleanInput, read: FileRead) -> str:
-    """SQL turning one file's records into staged rows: typed, checked, attributed to a day."""
+    """SQL turning one file's records into staged rows: typed, checked, attributed to a day.
+
+    The DuckDB compilation of the dataset's :class:`~adlake.transform.plan.CleanPlan`.
+    """
+    plan = CleanPlan.of(spec)
     typed: dict[str, str] = {}
-    checks: list[str] = ["CASE WHEN _bad_json THEN 'the line is not valid JSON' END"]
-    for name, column in spec.columns.items():
-        src = f'"src__{name}"'
-        kind = duckdb_type(column)
+    checks: list[str] = [f"CASE WHEN _bad_json THEN {sql_string(BAD_JSON)} END"]
+    for rule in plan.columns:
+        src = f'"src__{rule.name}"'
         if read.typed_by_reader:
-            typed[name] = src
+            typed[rule.name] = src
         else:
-            typed[name] = f"TRY_CAST({src} AS {kind})"
-            shown = "'***'" if column.pii else f"'''' || left(CAST({src} AS VARCHAR), 40) || ''''"
+            typed[rule.name] = f"TRY_CAST({src} AS {duckdb_type(rule.column)})"
+            message = _message_sql(rule.cast_error(), src, "")
             checks.append(
-                f"CASE WHEN {src} IS NOT NULL AND {typed[name]} IS NULL THEN "
-                f"'column {name}: ' || {shown} || ' is not a valid {column.type}' END"
+                f"CASE WHEN {src} IS NOT NULL AND {typed[rule.name]} IS NULL THEN {message} END"
             )
-        if column.required or name in spec.primary_key:
-            checks.append(
-                f"CASE WHEN {src} IS NULL THEN 'column {name}: required but empty. Fix: ask the "
-                "partner to fill it' END"
-            )
-    row_dt, window = _row_date(spec, typed, item.dt)
-    checks.extend(window)
+        if rule.required:
+            message = _message_sql(rule.required_error(), src, "")
+            checks.append(f"CASE WHEN {src} IS NULL THEN {message} END")
+    window = plan.window(item.dt)
+    if window is None:
+        row_dt = f"DATE {sql_string(item.dt)}"
+    else:
+        row_dt = f"CAST({typed[window.column]} AS DATE)"
+        missing = _message_sql(window.missing_error(), "", row_dt)
+        outside = _message_sql(window.outside_error(), "", row_dt)
+        checks += [
+            f"CASE WHEN {typed[window.column]} IS NULL THEN {missing} END",
+            f"CASE WHEN {row_dt} NOT BETWEEN DATE '{window.oldest}' AND DATE '{window.newest}' "
+            f"THEN {outside} END",
+        ]
     error = f"nullif(concat_ws('; ', {', '.join(checks)}), '')"
-    values = ", ".join(f'{typed[name]} AS "{name}"' for name in output_columns(spec))
+    values = ", ".join(f'{typed[rule.name]} AS "{rule.name}"' for rule in plan.output)
     inner = (
         f"SELECT {values}, {rank} AS _delivery, _record, {error} AS _error, {row_dt} AS _row_dt "
         f"FROM ({read.sql})"
@@ -188,21 +198,15 @@ def _row_select(spec: DatasetConfig, rank: int, item: CleanInput, read: FileRead
     )
 
 
-def _row_date(
-    spec: DatasetConfig, typed: Mapping[str, str], delivery_dt: str
-) -> tuple[str, list[str]]:
-    """The row's partition date expression and the checks that keep it in the lateness window."""
-    column = spec.partition.column
-    if column is None:
-        return f"DATE {sql_string(delivery_dt)}", []
-    value = f"CAST({typed[column]} AS DATE)"
-    # one day past the delivery date: a partner's local day straddles two UTC days
-    newest = date.fromisoformat(delivery_dt) + timedelta(days=1)
-    oldest = newest - timedelta(days=spec.partition.lateness_days + 1)
-    return value, [
-        f"CASE WHEN {typed[column]} IS NULL THEN 'column {column}: no date to partition by' END",
-        f"CASE WHEN {value} NOT BETWEEN DATE '{oldest}' AND DATE '{newest}' THEN 'column {column}: "
-        f"date ' || {value} || ' is outside {oldest}..{newest} (delivery date {delivery_dt} with "
-        f"partition.lateness_days {spec.partition.lateness_days}). Fix: raise lateness_days or "
-        "ask for a corrected file' END",
-    ]
+def _message_sql(message: Message, src: str, row_dt: str) -> str:
+    """SQL of a plan message, with the column's source value ``src`` and the row's date."""
+    parts = []
+    for part in message:
+        if isinstance(part, Shown):
+            shown = f"'''' || left(CAST({src} AS VARCHAR), {SHOWN_CHARS}) || ''''"
+            parts.append("'***'" if part.masked else shown)
+        elif isinstance(part, RowDate):
+            parts.append(row_dt)
+        else:
+            parts.append(sql_string(part))
+    return " || ".join(parts)
