@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import duckdb
-import pyarrow as pa
+import pyarrow.dataset as ds
 
 from adlake.config import DatasetConfig, EngineConfig
 from adlake.lake.storage import Lake
@@ -102,11 +102,12 @@ def clean_partitions(
             if reads and days:
                 stage_rows(con, stager, spec, reads, days, inputs, _bytes(engine.memory_limit))
         con.execute("SET preserve_insertion_order=true")
-        run = _Run(con, lake, ref, scratch, inputs, stager, staged_schema(con, spec, stager))
+        schema = staged_schema(con, spec, stager)
+        run = DayRun(con, lake, ref, scratch, inputs, lambda day: stager.scan(day, schema))
         finisher = Finisher(
             spec,
             stager,
-            run.schema,
+            schema,
             clean_values(spec, inputs),
             in_memory_bytes=_bytes(engine.memory_limit) // (4 * engine.threads),
         )
@@ -122,21 +123,24 @@ def clean_partitions(
             register_extra(con, extra)
             written = [future.result() for future in cleaning]
         for day, counts in zip(days, written, strict=True):
-            outcome.partitions.append(_publish(run, day, *counts))
+            outcome.partitions.append(publish_day(run, day, *counts))
     return outcome
 
 
 @dataclass(frozen=True)
-class _Run:
-    """What publishing the days of one clean run needs."""
+class DayRun:
+    """What publishing the days of one clean run needs, whichever engine cleaned them.
+
+    ``con`` holds the run's HMAC keys, rejected lines (``adlake_quarantine_extra``) and record
+    lines; ``staged(day)`` gives a day's staged rows, of which the invalid go to quarantine.
+    """
 
     con: duckdb.DuckDBPyConnection
     lake: Lake
     ref: DatasetRef
     scratch: str
     labels: Sequence[CleanInput]
-    stager: Stager
-    schema: pa.Schema  # of the staged rows
+    staged: Callable[[str], ds.Dataset]
 
     def clean_tmp(self, day: str) -> str:
         """Where phase two writes a day's clean file, in scratch."""
@@ -190,8 +194,12 @@ def _bytes(size: str) -> int:
     return int(float(number) * (1024 if "i" in unit else 1000) ** power)
 
 
-def _publish(run: _Run, day: str, valid: int, distinct: int, invalid: int) -> PartitionOutcome:
-    """Write one day's quarantine file, if it has any row, and publish it with the clean file."""
+def publish_day(run: DayRun, day: str, valid: int, distinct: int, invalid: int) -> PartitionOutcome:
+    """Write one day's quarantine file, if it has any row, and publish it with the clean file.
+
+    The day's clean file is ``run.clean_tmp(day)``; ``valid``, ``distinct`` and ``invalid``
+    count its staged rows, distinct keys among the valid and the invalid rows.
+    """
     ref, lake, con = run.ref, run.lake, run.con
     quarantined = invalid + extra_rows(con, day)
     clean_tmp = run.clean_tmp(day)
@@ -210,8 +218,7 @@ def _publish(run: _Run, day: str, valid: int, distinct: int, invalid: int) -> Pa
     quarantine_path = f"{quarantine_dir}/{QUARANTINE_FILE}"
     if quarantined:
         quarantine_tmp = f"{run.scratch}/out/{day}.quarantine.parquet"
-        staged = run.stager.scan(day, run.schema)
-        write_quarantine(con, ref.spec, run.labels, staged, day, quarantine_tmp)
+        write_quarantine(con, ref.spec, run.labels, run.staged(day), day, quarantine_tmp)
         lake.publish(quarantine_tmp, quarantine_path)
     else:
         lake.delete(quarantine_path)

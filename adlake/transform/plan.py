@@ -32,8 +32,15 @@ class RowDate:
     """The row's partition date in a message (YYYY-MM-DD)."""
 
 
+@dataclass(frozen=True)
+class WindowDate:
+    """A date of the delivery's window in a message: ``delivery``, ``oldest`` or ``newest``."""
+
+    which: str
+
+
 # a message is literal text and the values an engine fills in, concatenated in order
-Part = str | Shown | RowDate
+Part = str | Shown | RowDate | WindowDate
 Message = tuple[Part, ...]
 
 
@@ -96,10 +103,23 @@ class DateWindow:
         return (
             f"column {self.column}: date ",
             RowDate(),
-            f" is outside {self.oldest}..{self.newest} (delivery date {self.delivery_dt} with "
-            f"partition.lateness_days {self.lateness_days}). Fix: raise lateness_days or ask for "
-            "a corrected file",
+            " is outside ",
+            WindowDate("oldest"),
+            "..",
+            WindowDate("newest"),
+            " (delivery date ",
+            WindowDate("delivery"),
+            f" with partition.lateness_days {self.lateness_days}). Fix: raise lateness_days or "
+            "ask for a corrected file",
         )
+
+    def dates(self) -> dict[str, str]:
+        """The window's dates by the name a :class:`WindowDate` gives them (YYYY-MM-DD)."""
+        return {
+            "delivery": self.delivery_dt,
+            "oldest": str(self.oldest),
+            "newest": str(self.newest),
+        }
 
 
 @dataclass(frozen=True)

@@ -68,12 +68,30 @@ def reject_rows(
     DuckDB may report one line several times (each missing field, each bad value); it becomes
     one quarantined row, numbered by the physical line it starts on when that is known.
     """
-    by_path = {item.path: (item, read) for _, item, read in reads}
     rows = con.execute(
         f"SELECT s.file_path, e.line, e.column_name, CAST(e.error_type AS VARCHAR), e.csv_line, "
         f"e.error_message FROM {REJECTS_TABLE} e JOIN {REJECTS_SCAN} s USING (scan_id, file_id) "
         "ORDER BY s.file_path, e.line, e.error_type = 'CAST', e.byte_position, e.column_idx"
     ).fetchall()
+    return rejected_line_rows(spec, reads, hmac_keys, placed, rows)
+
+
+# a line a CSV reader rejected: file path, line, header column, kind, line text, message
+Rejected = tuple[str, int | None, str | None, str, str | None, str | None]
+
+
+def rejected_line_rows(
+    spec: DatasetConfig,
+    reads: Sequence[DeliveryRead],
+    hmac_keys: Mapping[str, bytes],
+    placed: Mapping[str, RecordLines],
+    rows: Sequence[Rejected],
+) -> list[dict[str, object]]:
+    """Quarantine rows of rejected lines, in DuckDB's rejects order (path, line, structure first).
+
+    Shared by both engines: Spark reports its rejected lines in DuckDB's kinds and messages.
+    """
+    by_path = {item.path: (item, read) for _, item, read in reads}
     found: list[dict[str, object]] = []
     seen_in_file: dict[str, int] = {}
     last: tuple[str, object] | None = None

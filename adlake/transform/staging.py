@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import duckdb
 import pyarrow as pa
@@ -20,7 +20,15 @@ import pyarrow.parquet as pq
 
 from adlake.config import DatasetConfig
 from adlake.transform.clean_model import CleanInput, DeliveryRead, output_columns
-from adlake.transform.plan import BAD_JSON, SHOWN_CHARS, CleanPlan, Message, RowDate, Shown
+from adlake.transform.plan import (
+    BAD_JSON,
+    SHOWN_CHARS,
+    CleanPlan,
+    Message,
+    RowDate,
+    Shown,
+    WindowDate,
+)
 from adlake.transform.readers import FileRead, sql_string
 from adlake.transform.types import duckdb_type
 
@@ -180,7 +188,7 @@ def _row_select(spec: DatasetConfig, rank: int, item: CleanInput, read: FileRead
     else:
         row_dt = f"CAST({typed[window.column]} AS DATE)"
         missing = _message_sql(window.missing_error(), "", row_dt)
-        outside = _message_sql(window.outside_error(), "", row_dt)
+        outside = _message_sql(window.outside_error(), "", row_dt, window.dates())
         checks += [
             f"CASE WHEN {typed[window.column]} IS NULL THEN {missing} END",
             f"CASE WHEN {row_dt} NOT BETWEEN DATE '{window.oldest}' AND DATE '{window.newest}' "
@@ -198,8 +206,10 @@ def _row_select(spec: DatasetConfig, rank: int, item: CleanInput, read: FileRead
     )
 
 
-def _message_sql(message: Message, src: str, row_dt: str) -> str:
-    """SQL of a plan message, with the column's source value ``src`` and the row's date."""
+def _message_sql(
+    message: Message, src: str, row_dt: str, dates: Mapping[str, str] | None = None
+) -> str:
+    """SQL of a plan message: the column's source value ``src``, the row's and window's dates."""
     parts = []
     for part in message:
         if isinstance(part, Shown):
@@ -207,6 +217,8 @@ def _message_sql(message: Message, src: str, row_dt: str) -> str:
             parts.append("'***'" if part.masked else shown)
         elif isinstance(part, RowDate):
             parts.append(row_dt)
+        elif isinstance(part, WindowDate):
+            parts.append(sql_string(dates[part.which]))
         else:
             parts.append(sql_string(part))
     return " || ".join(parts)
