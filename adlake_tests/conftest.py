@@ -100,6 +100,19 @@ def sample_landing(project: AdlakeConfig) -> list[Path]:
 
 
 @pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory):
+    """One real local-mode Spark session (``local[2]``) for the whole test session."""
+    from adlake.resources.spark import local_spark_conf, spark_resource
+
+    resource = spark_resource(local_spark_conf(str(tmp_path_factory.mktemp("spark"))))
+    session = resource.spark_session
+    try:
+        yield session
+    finally:
+        session.stop()
+
+
+@pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """A real moto server on loopback for the whole session (S3, KMS, Glue, Secrets, SNS, SQS)."""
     from moto.server import ThreadedMotoServer

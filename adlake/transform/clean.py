@@ -84,17 +84,7 @@ def clean_partitions(
     with lake.scratch() as scratch, duckdb.connect(":memory:") as con:
         configure_engine(con, scratch, engine)
         load_hmac_keys(con, spec, hmac_keys)
-        reads: list[DeliveryRead] = []
-        problems: list[dict[str, object]] = []
-        for rank, item in enumerate(inputs):
-            try:
-                read = file_read(item.path, spec, item.display)
-            except FileProblem as exc:
-                outcome.file_problems.append(str(exc))
-                problems.append(problem_row(item, str(exc), spec))
-                continue
-            outcome.warnings.extend(read.warnings)
-            reads.append((rank, item, read))
+        reads, problems = open_reads(spec, inputs, outcome)
         for folder in ("stage", "out"):
             os.makedirs(f"{scratch}/{folder}", exist_ok=True)
         stager = Stager(f"{scratch}/stage")
@@ -125,6 +115,27 @@ def clean_partitions(
         for day, counts in zip(days, written, strict=True):
             outcome.partitions.append(publish_day(run, day, *counts))
     return outcome
+
+
+def open_reads(
+    spec: DatasetConfig, inputs: Sequence[CleanInput], outcome: CleanOutcome
+) -> tuple[list[DeliveryRead], list[dict[str, object]]]:
+    """How to read each delivery, and the quarantine rows of those that cannot be read.
+
+    Header warnings and file problems are added to ``outcome``.
+    """
+    reads: list[DeliveryRead] = []
+    problems: list[dict[str, object]] = []
+    for rank, item in enumerate(inputs):
+        try:
+            read = file_read(item.path, spec, item.display)
+        except FileProblem as exc:
+            outcome.file_problems.append(str(exc))
+            problems.append(problem_row(item, str(exc), spec))
+            continue
+        outcome.warnings.extend(read.warnings)
+        reads.append((rank, item, read))
+    return reads, problems
 
 
 @dataclass(frozen=True)

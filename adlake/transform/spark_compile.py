@@ -142,8 +142,8 @@ def staged(df: DataFrame, plan: CleanPlan, delivery_dt: Column, typed_by_reader:
 
 
 def latest_per_key(valid: DataFrame, plan: CleanPlan) -> DataFrame:
-    """The rows that win deduplication: per primary key, the latest delivery, then record."""
-    latest = Window.partitionBy(*plan.primary_key).orderBy(
+    """The rows that win deduplication: per day and primary key, the latest delivery and record."""
+    latest = Window.partitionBy("dt", *plan.primary_key).orderBy(
         F.col("_delivery").desc(), F.col("_record").desc()
     )
     return valid.withColumn("_rank", F.row_number().over(latest)).where("_rank = 1").drop("_rank")

@@ -152,8 +152,11 @@ def reads_per_query(memory_limit: int) -> int:
 
 def staged_schema(con: duckdb.DuckDBPyConnection, spec: DatasetConfig, stager: Stager) -> pa.Schema:
     """The staged rows' schema, also when nothing was staged (to write empty partitions)."""
-    if stager.schema is not None:
-        return stager.schema
+    return stager.schema if stager.schema is not None else declared_staged_schema(con, spec)
+
+
+def declared_staged_schema(con: duckdb.DuckDBPyConnection, spec: DatasetConfig) -> pa.Schema:
+    """The schema staged rows of a dataset have, from its declared columns."""
     values = ", ".join(
         f'CAST(NULL AS {duckdb_type(spec.columns[n])}) AS "{n}"' for n in output_columns(spec)
     )
