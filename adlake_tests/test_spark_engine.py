@@ -14,15 +14,19 @@ import re
 from datetime import date, timedelta
 from pathlib import Path
 
+import dagster as dg
 import duckdb
 import pytest
 
-from adlake.config import EngineConfig, load_config
+from adlake import definitions as definitions_module
+from adlake.config import AdlakeConfig, EngineConfig, load_config
 from adlake.lake.storage import Lake
 from adlake.sample_data import write_sample_landing
 from adlake.sample_events import write_publisher_landing
 from adlake.transform.clean import CleanInput, CleanOutcome, DatasetRef, clean_partitions
 from adlake.transform.spark_clean import clean_partitions_spark
+from adlake_tests.conftest import SAMPLE_DAYS
+from adlake_tests.test_dagster_flow import RANGE, catalog_count, layer, materialize, metadata
 
 SAMPLE_CONFIG = Path(__file__).resolve().parents[1] / "adlake.yaml"
 TODAY = date(2026, 3, 12)
@@ -201,3 +205,35 @@ def test_edge_values_of_each_rule_are_cleaned_alike_csv(spark, tmp_path: Path) -
     )
     assert assert_same(lakes, outcomes, "retail_partner", "pos_transactions") >= 8
     assert outcomes[1].total("quarantined") >= 5
+
+
+def spark_project(project: AdlakeConfig, engine: str, above_mb: int | None = None) -> None:
+    """Declare the POS dataset's engine (and the profile's auto threshold) in adlake.yaml."""
+    path = project.resolve("adlake.yaml")
+    text = path.read_text().replace(
+        "        format: csv\n", f"        format: csv\n        engine: {engine}\n", 1
+    )
+    if above_mb is not None:
+        text = text.replace("  threads: 2\n", f"  threads: 2\n  spark_above_mb: {above_mb}\n", 1)
+    path.write_text(text)
+
+
+@pytest.mark.parametrize(
+    ("engine", "above_mb", "used"), [("spark", None, "spark"), ("auto", 1, "duckdb")]
+)
+def test_a_dataset_declared_for_spark_is_cleaned_there_in_a_dagster_run(
+    spark, project: AdlakeConfig, sample_landing: list[Path], engine, above_mb, used
+) -> None:
+    spark_project(project, engine, above_mb)
+    defs = definitions_module.defs()
+    key = dg.AssetKey(layer("clean").split("/"))
+    (spec,) = defs.resolve_assets_def(key).specs
+    assert ("spark" in spec.kinds) == (engine == "spark")
+    instance = dg.DagsterInstance.ephemeral()
+    for day in SAMPLE_DAYS:
+        materialize(defs, [layer("raw")], instance, partition=day)
+    result = materialize(defs, [layer("clean"), layer("catalog")], instance, partition_range=RANGE)
+    clean = metadata(result, layer("clean"))
+    assert {day: values["engine"] for day, values in clean.items()} == dict.fromkeys(clean, used)
+    rows = clean[RANGE[0]]["rows_out"]  # a range run reports its totals on every partition
+    assert rows > 0 and catalog_count(project) == rows

@@ -63,7 +63,7 @@ def build_clean_asset(
     @dg.asset(
         key=key,
         group_name=source,
-        kinds={"duckdb", "parquet"},
+        kinds={"spark" if spec.engine == "spark" else "duckdb", "parquet"},
         partitions_def=daily_partitions(spec),
         deps=[
             dg.AssetDep(
@@ -137,6 +137,7 @@ def build_clean_asset(
             ]
             ref = DatasetRef(source, dataset, spec)
             outcome = engine.clean(store, ref, inputs, targets, keys)
+            context.log.info(f"cleaned on {outcome.engine}")
         for problem in outcome.file_problems:
             context.log.error(problem)
         for warning in outcome.warnings:
@@ -208,6 +209,7 @@ def _metadata(outcome: CleanOutcome, files: list[str]) -> dict[str, object]:
         "quarantined": outcome.total("quarantined"),
         "bytes": sum(p.clean_bytes for p in parts),
         "partitions": len(parts),
+        "engine": outcome.engine,
         "partition_path": dg.MetadataValue.path(files[0]) if len(files) == 1 else shown,
         "dagster/column_schema": dg.TableSchema(
             columns=[dg.TableColumn(name, kind) for name, kind in outcome.schema]

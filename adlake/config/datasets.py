@@ -231,6 +231,11 @@ class DatasetConfig(_Model):
     pgp: PgpConfig | None = Field(
         None, description="Decryption of PGP-encrypted deliveries; none: files are plain."
     )
+    engine: Literal["auto", "duckdb", "spark"] = Field(
+        "auto",
+        description="Engine of the clean transform: duckdb, spark, or auto (Spark when a run's "
+        "raw input exceeds engine.spark_above_mb of the profile, DuckDB otherwise).",
+    )
     row_group_mb: int = Field(
         128,
         ge=1,

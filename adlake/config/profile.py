@@ -77,7 +77,7 @@ class SecretsConfig(_Model):
 
 
 class EngineConfig(_Model):
-    """Limits for the in-process DuckDB engine."""
+    """Limits of the clean engines: in-process DuckDB, and when Spark takes over."""
 
     memory_limit: str = Field(
         "768MB",
@@ -85,6 +85,18 @@ class EngineConfig(_Model):
         description="DuckDB memory_limit for a clean run, e.g. 768MB.",
     )
     threads: int = Field(2, ge=1, le=256, description="DuckDB worker threads.")
+    spark_above_mb: int | None = Field(
+        None,
+        ge=1,
+        description="Datasets with engine auto are cleaned on Spark when a run's raw input "
+        "is larger than this many MB; none: auto always means DuckDB.",
+    )
+    spark_conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="Spark settings of the clean engine's session (spark.master, "
+        "spark.executor.memory...). Without spark.master, Spark runs in local mode on "
+        "`threads` cores.",
+    )
 
 
 class SensorConfig(_Model):

@@ -20,7 +20,10 @@ def build_resources(config: AdlakeConfig) -> dict[str, Any]:
     """The resources for the configured profile, keyed as assets and sensors ask for them."""
     shared = {
         "engine": DuckDBEngineResource(
-            memory_limit=config.engine.memory_limit, threads=config.engine.threads
+            memory_limit=config.engine.memory_limit,
+            threads=config.engine.threads,
+            spark_above_mb=config.engine.spark_above_mb,
+            spark_conf=config.engine.spark_conf,
         ),
     }
     if config.profile == "aws" and config.aws is not None:

@@ -62,6 +62,7 @@ class CleanOutcome:
     warnings: list[str] = field(default_factory=list)
     file_problems: list[str] = field(default_factory=list)
     schema: list[tuple[str, str]] = field(default_factory=list)
+    engine: str = "duckdb"  # that cleaned the partitions: duckdb or spark
 
     def total(self, name: str) -> int:
         """Sum of one counter (rows_in, rows_out, duplicates, quarantined) over partitions."""
