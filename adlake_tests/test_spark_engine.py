@@ -11,6 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -237,3 +238,34 @@ def test_a_dataset_declared_for_spark_is_cleaned_there_in_a_dagster_run(
     assert {day: values["engine"] for day, values in clean.items()} == dict.fromkeys(clean, used)
     rows = clean[RANGE[0]]["rows_out"]  # a range run reports its totals on every partition
     assert rows > 0 and catalog_count(project) == rows
+
+
+def test_the_pipes_job_cleans_a_range_as_the_asset_does(
+    project: AdlakeConfig, sample_landing: list[Path], tmp_path: Path
+) -> None:
+    """The cluster job, launched through Dagster Pipes, gives the counts of an in-process run."""
+    defs = definitions_module.defs()
+    instance = dg.DagsterInstance.ephemeral()
+    for day in SAMPLE_DAYS:
+        materialize(defs, [layer("raw")], instance, partition=day)
+    in_process = metadata(
+        materialize(defs, [layer("clean")], instance, partition_range=RANGE), layer("clean")
+    )
+    days = sorted(in_process)
+
+    @dg.asset(key=dg.AssetKey(["cluster_clean"]))
+    def cluster_clean(context, pipes: dg.PipesSubprocessClient):  # noqa: ANN001
+        extras = {"source": "retail_partner", "dataset": "pos_transactions", "targets": days}
+        command = [sys.executable, "-m", "adlake.transform.spark_job"]
+        return pipes.run(
+            command=command, context=context, extras={**extras, "local": True}
+        ).get_materialize_result()
+
+    result = dg.materialize(
+        [cluster_clean], resources={"pipes": dg.PipesSubprocessClient()}, instance=instance
+    )
+    (event,) = result.get_asset_materialization_events()
+    reported = {k: v.value for k, v in event.materialization.metadata.items()}
+    for name in ("rows_in", "rows_out", "duplicates", "quarantined"):
+        assert reported[name] == in_process[days[0]][name], name
+    assert reported["engine"] == "spark" and reported["partitions"] == len(days)
