@@ -269,3 +269,19 @@ def test_the_pipes_job_cleans_a_range_as_the_asset_does(
     for name in ("rows_in", "rows_out", "duplicates", "quarantined"):
         assert reported[name] == in_process[days[0]][name], name
     assert reported["engine"] == "spark" and reported["partitions"] == len(days)
+
+
+def test_a_quoted_line_break_stops_the_spark_engine_with_the_fix(spark, tmp_path: Path) -> None:
+    header = "transaction_id,store_id,transaction_ts,amount,currency,email,phone,sku,quantity\n"
+    body = 't1,"store\nwest",2026-03-10T10:00:00Z,1,USD,,,k1,1\n'
+    path = tmp_path / "pos_2026-03-11.csv"
+    path.write_text(header + body)
+    spec = load_config(SAMPLE_CONFIG).sources["retail_partner"].datasets["pos_transactions"]
+    item = CleanInput("d0", str(path), "2026-03-11", path.name, 3)
+    ref = DatasetRef("retail_partner", "pos_transactions", spec)
+    with pytest.raises(ValueError, match=r"pos_2026-03-11.csv line 2: .* set engine: duckdb"):
+        clean_partitions_spark(
+            spark, Lake(tmp_path / "lake"), ref, [item], ["2026-03-11"], {}, EngineConfig()
+        )
+    duck = clean_partitions(Lake(tmp_path / "d"), ref, [item], ["2026-03-10"], {}, EngineConfig())
+    assert duck.total("rows_out") == 1

@@ -35,7 +35,12 @@ from adlake.transform.plan import CleanPlan
 from adlake.transform.quarantine import Rejected, register_extra, rejected_line_rows
 from adlake.transform.readers import sql_string
 from adlake.transform.spark_compile import clean_columns, hmac_key_table, latest_per_key, staged
-from adlake.transform.spark_read import csv_rejects, read_deliveries
+from adlake.transform.spark_read import (
+    QUOTED_LINE_BREAK,
+    SparkReadProblem,
+    csv_rejects,
+    read_deliveries,
+)
 from adlake.transform.staging import declared_staged_schema
 
 SPARK_SESSION_CONF = {
@@ -126,6 +131,13 @@ def _rejected_lines(bad: DataFrame, reads: Sequence[DeliveryRead]) -> list[Rejec
     columns = ["_delivery", "_record", "_line", "_structure", "_structure_message", "_casts"]
     for row in bad.select(*columns).collect():
         path, line = paths[row["_delivery"]], row["_record"]
+        if row["_structure"] == QUOTED_LINE_BREAK:
+            display = next(item.display for rank, item, _ in reads if rank == row["_delivery"])
+            raise SparkReadProblem(
+                f"{display} line {line}: a quoted field goes on past the end of the line; the "
+                "Spark engine reads one CSV record per line. Fix: set engine: duckdb for this "
+                "dataset (DuckDB reads quoted line breaks), or ask the partner to remove them"
+            )
         if row["_structure"]:
             found.append(
                 (path, line, None, row["_structure"], row["_line"], row["_structure_message"])

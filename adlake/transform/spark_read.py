@@ -23,6 +23,7 @@ from adlake.transform.clean_model import DeliveryRead
 from adlake.transform.plan import CleanPlan
 from adlake.transform.spark_compile import cast
 
+QUOTED_LINE_BREAK = "QUOTED LINE BREAK"  # an odd number of quotes: the record goes on
 WHOLE_FILES = str(1 << 40)  # a split size no delivery reaches: one partition per file
 # DuckDB's names of the types its CSV reader could not convert a value to
 _READER_TYPES = {
@@ -131,7 +132,9 @@ def _csv_rows(lines: DataFrame, spec: DatasetConfig, plan: CleanPlan, header) ->
                 )
             )
     expected = len(header)
-    structure = F.when(F.col("_found") < expected, "MISSING COLUMNS").when(
+    quotes = F.size(F.split("_line", re.escape(quote), -1)) - 1
+    structure = F.when(quotes % 2 == 1, QUOTED_LINE_BREAK)
+    structure = structure.when(F.col("_found") < expected, "MISSING COLUMNS").when(
         F.col("_found") > expected, "TOO MANY COLUMNS"
     )
     df = df.select(
