@@ -12,7 +12,7 @@ import pytest
 from adlake.lake.storage import Lake
 from adlake_tests.conftest import AwsTestAccount
 from adlake_tests.pull_project import PullProject, write_project
-from adlake_tests.test_streams import COLUMNS, Topic
+from adlake_tests.test_streams import COLUMNS, Topic, event_day
 
 
 @pytest.fixture
@@ -89,9 +89,9 @@ def test_the_sensor_starts_a_batch_only_when_records_wait_and_clean_has_each_eve
     for _ in range(2):
         materialize(project, ["raw/adserver/events"], today(), instance)
     assert isinstance(tick(), dg.SkipReason)
-    materialize(project, ["clean/adserver/events"], "2026-12-01", instance)
+    materialize(project, ["clean/adserver/events"], event_day(), instance)
     catalog = project.config.resolve(project.config.catalog.duckdb_path)
-    materialize(project, ["catalog/adserver/events"], "2026-12-01", instance)
+    materialize(project, ["catalog/adserver/events"], event_day(), instance)
     with duckdb.connect(str(catalog)) as con:
         rows, events = con.execute(
             "SELECT count(*), count(DISTINCT event_id) FROM adserver.events"

@@ -256,7 +256,7 @@ def test_the_pipes_job_cleans_a_range_as_the_asset_does(
     @dg.asset(key=dg.AssetKey(["cluster_clean"]))
     def cluster_clean(context, pipes: dg.PipesSubprocessClient):  # noqa: ANN001
         extras = {"source": "retail_partner", "dataset": "pos_transactions", "targets": days}
-        command = [sys.executable, "-m", "adlake.transform.spark_job"]
+        command = [sys.executable, "-m", "adlake.pipes.spark_clean_job"]
         return pipes.run(
             command=command, context=context, extras={**extras, "local": True}
         ).get_materialize_result()

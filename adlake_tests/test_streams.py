@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,11 @@ def dataset(stream: str, **extra: Any) -> StreamDatasetConfig:
     )
 
 
+def event_day() -> str:
+    """Yesterday in UTC: inside a one-day lateness window whatever day the suite runs."""
+    return (datetime.now(tz=UTC).date() - timedelta(days=1)).isoformat()
+
+
 class Topic:
     """A fresh Kinesis stream on moto, and a lake consuming it."""
 
@@ -46,10 +51,11 @@ class Topic:
 
     def put(self, count: int) -> list[str]:
         ids = []
+        moment = f"{event_day()}T10:00:00Z"
         for start in range(0, count, 500):
             records = []
             for n in range(self.sent + start, self.sent + min(start + 500, count)):
-                event = {"event_id": f"e{n}", "event_time": "2026-12-01T10:00:00Z",
+                event = {"event_id": f"e{n}", "event_time": moment,
                          "ad_unit": f"unit{n % 7}", "price": n / 100}  # fmt: skip
                 records.append({"Data": json.dumps(event).encode(), "PartitionKey": f"k{n}"})
                 ids.append(event["event_id"])

@@ -3,7 +3,7 @@
 The session starts on the first clean run that needs Spark, not when a run starts, so a run
 cleaned on DuckDB never pays the JVM's start. Local mode (``local[N]``) serves tests and
 laptops; a cluster is reached by ``spark.master`` and the rest of ``spark_conf``, or by
-submitting :mod:`adlake.transform.spark_job` through Dagster Pipes (docs/spark.md).
+submitting :mod:`adlake.pipes.spark_clean_job` through Dagster Pipes (docs/spark.md).
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ deduplicates, hashes and writes each day's clean file in delivery order. What is
 small and shared with the DuckDB engine (:mod:`~adlake.transform.clean`): the quarantine file
 of the invalid rows and rejected lines, the clear-PII guard, the preview and the atomic
 publish. The same function runs in local mode (tests, laptops) and inside a cluster job
-(:mod:`~adlake.transform.spark_job`).
+(:mod:`~adlake.pipes.spark_clean_job`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ configuration): it reads the source, dataset and partitions from the Pipes conte
 raw deliveries in the lake of the profile (S3 on aws), cleans them with
 :func:`~adlake.transform.spark_clean.clean_partitions_spark` on the cluster's session, and
 reports the materialization with the same counts the in-process engines report. Locally,
-``python -m adlake.transform.spark_job`` under ``PipesSubprocessClient`` runs the same code on
+``python -m adlake.pipes.spark_clean_job`` under ``PipesSubprocessClient`` runs the same code on
 a local-mode session (``adlake_tests/test_spark_engine.py`` does).
 """
 
