@@ -41,8 +41,8 @@ lint: install
 	$(UV) run ruff format --check adlake adlake_tests benchmarks examples
 	$(UV) run ruff check adlake adlake_tests benchmarks examples
 
-## bench: the clean-throughput benchmark (5M rows by default), the report-pull benchmark and
-##        the relational extract/CDC benchmark
+## bench: every benchmark of benchmarks/README.md (clean throughput, report pull, relational
+##        extract/CDC, file pull, audience hashing, SaaS pull, publisher day, DuckDB vs Spark)
 bench: install
 	$(UV) run python benchmarks/clean_throughput.py
 	$(UV) run python benchmarks/report_pull.py
@@ -51,6 +51,7 @@ bench: install
 	$(UV) run python benchmarks/audience_hashing.py
 	$(UV) run python benchmarks/saas_pull.py
 	$(UV) run python benchmarks/publisher_day.py --events 2000000
+	$(UV) run python benchmarks/engines.py
 
 ## clean-local: remove the local lake, catalog and Dagster instance
 clean-local:
