@@ -18,24 +18,14 @@ from functools import reduce
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from adlake.config import DatasetConfig
+from adlake.config import ColumnConfig, DatasetConfig
 from adlake.transform.clean_model import DeliveryRead
 from adlake.transform.plan import CleanPlan
 from adlake.transform.spark_compile import cast
+from adlake.transform.types import duckdb_type
 
 QUOTED_LINE_BREAK = "QUOTED LINE BREAK"  # an odd number of quotes: the record goes on
 WHOLE_FILES = str(1 << 40)  # a split size no delivery reaches: one partition per file
-# DuckDB's names of the types its CSV reader could not convert a value to
-_READER_TYPES = {
-    "integer": "INTEGER",
-    "bigint": "BIGINT",
-    "double": "DOUBLE",
-    "boolean": "BOOLEAN",
-    "date": "DATE",
-    "timestamp": "TIMESTAMP",
-    "timestamp_tz": "TIMESTAMP WITH TIME ZONE",
-    "decimal": "DECIMAL",
-}
 
 
 class SparkReadProblem(ValueError):
@@ -126,7 +116,7 @@ def _csv_rows(lines: DataFrame, spec: DatasetConfig, plan: CleanPlan, header) ->
                             F.lit(f'Error when converting column "{name}". Could not convert '),
                             F.lit('string "'),
                             text,
-                            F.lit(f"\" to '{_READER_TYPES[rule.column.type]}'"),
+                            F.lit(f"\" to '{_reader_type(rule.column)}'"),
                         ).alias("message"),
                     ),
                 )
@@ -163,3 +153,10 @@ def csv_rejects(df: DataFrame) -> tuple[DataFrame, DataFrame]:
     rejected = F.col("_structure").isNotNull() | (F.size("_casts") > 0)
     columns = ["_line", "_structure", "_structure_message", "_casts"]
     return df.where(~rejected).drop(*columns), df.where(rejected)
+
+
+def _reader_type(column: ColumnConfig) -> str:
+    """The type DuckDB's CSV reader names when it cannot convert a value (not always its cast's)."""
+    return {"timestamp_tz": "TIMESTAMP WITH TIME ZONE", "decimal": "DECIMAL"}.get(
+        column.type, duckdb_type(column)
+    )
