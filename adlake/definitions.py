@@ -11,7 +11,7 @@ from adlake.assets.clean import build_clean_defs
 from adlake.assets.databases import build_database_defs
 from adlake.assets.files import build_file_defs
 from adlake.assets.lifecycle import build_lifecycle_defs
-from adlake.assets.policies import apply_freshness
+from adlake.assets.policies import apply_freshness, apply_labels
 from adlake.assets.pulls import build_pull_defs
 from adlake.assets.raw import build_raw_defs
 from adlake.assets.rest import build_rest_defs
@@ -53,4 +53,4 @@ def defs() -> dg.Definitions:
         # one step per run is the norm here: run it in the run's process, not a subprocess
         dg.Definitions(resources=build_resources(config), executor=dg.in_process_executor),
     )
-    return apply_freshness(merged, config)
+    return apply_labels(apply_freshness(merged, config), config)

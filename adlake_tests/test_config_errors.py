@@ -117,6 +117,24 @@ def both(*mutations: Mutation) -> Mutation:
 # (mutation of the sample adlake.yaml, dotted key the message names, other fragments it must hold)
 MISTAKES: list[Any] = [
     pytest.param(
+        put("sources", "retail_partner", "owners", value=["partnerships"]),
+        "sources.retail_partner.owners[0]",
+        ["'partnerships'", "not an owner", "team:<name>"],
+        id="owner-not-email-or-team",
+    ),
+    pytest.param(
+        put("sources", "retail_partner", "tags", value={"layer": "gold"}),
+        "sources.retail_partner.tags.layer",
+        ["a tag adlake or Dagster sets itself"],
+        id="tag-adlake-sets",
+    ),
+    pytest.param(
+        put("sources", "crm", "tags", value={"cost center": "42"}),
+        "sources.crm.tags.cost center",
+        ["not a tag name", "letters, digits"],
+        id="tag-name-with-space",
+    ),
+    pytest.param(
         put("sources", "partner", value=sftp(password="partner_sftp_password")),
         "sources.partner.private_key",
         ["exactly one of 'password' and 'private_key'", "names of secrets"],

@@ -97,6 +97,31 @@ def test_assets_are_grouped_by_source(adlake_defs: dg.Definitions) -> None:
     assert groups == {key(layer, s, d): s for layer in LAYERS for s, d in ALL}
 
 
+def test_assets_carry_their_layer_and_their_source_owners_and_tags(
+    adlake_defs: dg.Definitions,
+) -> None:
+    specs = specs_by_key(adlake_defs)
+    for layer in LAYERS:
+        spec = specs[key(layer, "crm", "contacts")]
+        assert spec.owners == ["team:crm", "crm-admins@example.com"]
+        assert spec.tags["domain"] == "customers" and spec.tags["layer"] == layer
+        assert spec.kinds  # the declared tags do not replace the kinds
+    for spec in specs.values():
+        assert spec.tags["layer"] == spec.key.path[0]
+    assert specs[key("clean", "amazon_ads", "sp_campaigns")].owners == []
+
+
+def test_clean_assets_show_their_columns_and_which_hold_hashed_pii_before_any_run(
+    adlake_defs: dg.Definitions,
+) -> None:
+    spec = specs_by_key(adlake_defs)[key("clean", "retail_partner", "pos_transactions")]
+    columns = {c.name: c for c in spec.metadata["dagster/column_schema"].columns}
+    assert columns["email"].tags == {"pii": "sha256", "pii_identifier": "email"}
+    assert columns["email"].description == "PII: sha256 of normalized email"
+    assert columns["amount"].type == "DECIMAL(12,2)" and not columns["amount"].tags
+    assert list(columns)[-1] == "_delivery_id"
+
+
 def test_every_asset_has_daily_utc_partitions_through_today(
     adlake_defs: dg.Definitions,
 ) -> None:

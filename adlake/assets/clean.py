@@ -6,6 +6,7 @@ import dagster as dg
 
 from adlake.assets.keys import dataset_key
 from adlake.assets.partitions import after_upstream_updates, daily_partitions
+from adlake.assets.schema import clean_column_schema
 from adlake.config import AdlakeConfig, DatasetConfig
 from adlake.lake.deliveries import Delivery, DeliveryLedger, current_deliveries
 from adlake.lake.retention import EXPIRED
@@ -77,6 +78,7 @@ def build_clean_asset(
         backfill_policy=dg.BackfillPolicy.single_run(),
         automation_condition=after_upstream_updates(),
         description=f"Typed, deduplicated, PII-hashed {source}/{dataset}. " + spec.description,
+        metadata={"dagster/column_schema": clean_column_schema(spec)},
         check_specs=[
             dg.AssetCheckSpec(
                 ROWS_BALANCE,
@@ -154,7 +156,7 @@ def build_clean_asset(
                 )
         files = [store.url(p.clean_path) for p in outcome.partitions if p.published]
         return dg.MaterializeResult(
-            metadata=_metadata(outcome, files),
+            metadata=_metadata(outcome, files, spec),
             check_results=_checks(outcome, leaks),
         )
 
@@ -199,7 +201,7 @@ def _checks(outcome: CleanOutcome, leaks: dict[str, int]) -> list[dg.AssetCheckR
     ]
 
 
-def _metadata(outcome: CleanOutcome, files: list[str]) -> dict[str, object]:
+def _metadata(outcome: CleanOutcome, files: list[str], spec: DatasetConfig) -> dict[str, object]:
     parts = outcome.partitions
     shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
     return {
@@ -211,9 +213,7 @@ def _metadata(outcome: CleanOutcome, files: list[str]) -> dict[str, object]:
         "partitions": len(parts),
         "engine": outcome.engine,
         "partition_path": dg.MetadataValue.path(files[0]) if len(files) == 1 else shown,
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(name, kind) for name, kind in outcome.schema]
-        ),
+        "dagster/column_schema": clean_column_schema(spec),
         "dagster/row_count": outcome.total("rows_out"),
         "per_partition": dg.MetadataValue.md(
             "| dt | in | out | duplicates | quarantined |\n|---|---|---|---|---|\n"

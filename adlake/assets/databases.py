@@ -14,6 +14,7 @@ import dagster as dg
 
 from adlake.assets.catalog import column_notes
 from adlake.assets.keys import dataset_key
+from adlake.assets.schema import clean_column_schema
 from adlake.catalog.table import CatalogTable
 from adlake.config import (
     AdlakeConfig,
@@ -208,6 +209,7 @@ def build_state_asset(name: str, source: DatabaseSourceConfig, table: str) -> dg
         deps=[dataset_key("raw", name, table)],
         description=f"Current state of {source.tables[table].table or table}: typed, "
         f"PII-hashed, one row per primary key, {layout}.",
+        metadata={"dagster/column_schema": clean_column_schema(spec)},
         check_specs=[
             dg.AssetCheckSpec(
                 NO_CLEAR_PII,
@@ -303,9 +305,7 @@ def _state_metadata(outcome: StateOutcome, spec: DatasetConfig, location: str) -
         "partitions": len(outcome.partitions),
         "partitions_removed": ", ".join(outcome.removed_partitions) or "none",
         "location": dg.MetadataValue.path(location),
-        "dagster/column_schema": dg.TableSchema(
-            columns=[dg.TableColumn(n, t) for n, t in clean_schema(spec)]
-        ),
+        "dagster/column_schema": clean_column_schema(spec),
         "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in outcome.problems) or "none"),
         "preview": dg.MetadataValue.md(outcome.preview or "no rows"),
     }

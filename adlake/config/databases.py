@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from adlake.config.base import Cron, Name, _Model
+from adlake.config.base import Cron, Name, Ownership, _Model
 from adlake.config.datasets import ColumnConfig, DatasetConfig, PartitionConfig, RetentionConfig
 from adlake.config.errors import did_you_mean, problem
 
@@ -108,7 +108,7 @@ class DbTableConfig(_Model):
         )
 
 
-class DatabaseSourceConfig(_Model):
+class DatabaseSourceConfig(Ownership):
     """A PostgreSQL or MySQL/MariaDB database copied into the lake."""
 
     kind: Literal["postgres", "mysql"] = Field(

@@ -9,7 +9,7 @@ from typing import Literal
 import phonenumbers
 from pydantic import Field, field_validator, model_validator
 
-from adlake.config.base import Name, _Model
+from adlake.config.base import Name, Ownership, _Model
 from adlake.config.errors import did_you_mean, problem
 
 ColumnType = Literal[
@@ -319,7 +319,7 @@ class DatasetConfig(_Model):
             )
 
 
-class PushSourceConfig(_Model):
+class PushSourceConfig(Ownership):
     """A partner that delivers files into the landing zone."""
 
     kind: Literal["push"] = Field(description="push: a partner drops files into landing.")

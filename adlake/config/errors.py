@@ -139,7 +139,8 @@ def _tagged(annotation: Any) -> dict[str, type[BaseModel]]:
     """The members of a union of models by the value of their ``kind`` literal."""
     members: dict[str, type[BaseModel]] = {}
     for member in get_args(annotation):
-        kind = member.model_fields.get("kind") if isinstance(member, type) else None
+        model = isinstance(member, type) and issubclass(member, BaseModel)
+        kind = member.model_fields.get("kind") if model else None
         if kind is not None and get_origin(kind.annotation) is Literal:
             members.update({str(v): member for v in get_args(kind.annotation)})
     return members

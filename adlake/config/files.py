@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from adlake.config.base import Name, _Model
+from adlake.config.base import Name, Ownership, _Model
 from adlake.config.datasets import DatasetConfig, LandingConfig
 from adlake.config.errors import problem
 
@@ -84,7 +84,7 @@ class FileDatasetConfig(DatasetConfig):
     remote: RemoteFilesConfig = Field(description="Where the files are and what to do after.")
 
 
-class _FileSource(_Model):
+class _FileSource(Ownership):
     """What every file source has: datasets and how often the server is looked at."""
 
     description: str = Field("", description="Shown in the Dagster UI.")

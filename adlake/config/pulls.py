@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
-from adlake.config.base import Cron, Name, _Model
+from adlake.config.base import Cron, Name, Ownership, _Model
 from adlake.config.datasets import ColumnConfig, DatasetConfig, PartitionConfig, RetentionConfig
 from adlake.config.errors import did_you_mean, problem
 
@@ -80,7 +80,7 @@ class AmazonApiConfig(_Model):
     )
 
 
-class _PullSourceConfig(AmazonApiConfig):
+class _PullSourceConfig(AmazonApiConfig, Ownership):
     """What every Amazon API pull source shares: region, endpoints, credentials, schedule."""
 
     description: str = Field("", description="Shown in the Dagster UI.")

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from adlake.config.base import Cron, Name, _Model
+from adlake.config.base import Cron, Name, Ownership, _Model
 from adlake.config.datasets import ColumnConfig, DatasetConfig, PartitionConfig, RetentionConfig
 from adlake.config.errors import did_you_mean, problem
 
@@ -311,7 +311,7 @@ class RestResourceConfig(_Model):
         return found
 
 
-class RestSourceConfig(_Model):
+class RestSourceConfig(Ownership):
     """A SaaS API pulled by declarative resources (CRM, marketing automation, analytics)."""
 
     kind: Literal["rest"] = Field(description="rest: a declarative REST source.")

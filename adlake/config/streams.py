@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from adlake.config.base import Name, _Model
+from adlake.config.base import Name, Ownership
 from adlake.config.datasets import DatasetConfig
 
 
@@ -29,7 +29,7 @@ class StreamDatasetConfig(DatasetConfig):
     )
 
 
-class KinesisSourceConfig(_Model):
+class KinesisSourceConfig(Ownership):
     """Amazon Kinesis Data Streams read in micro-batches, checkpointed per shard."""
 
     kind: Literal["kinesis"] = Field(description="kinesis: Amazon Kinesis Data Streams.")
