@@ -21,9 +21,10 @@ dev: install
 test: install tools
 	$(UV) run pytest
 
-## tools: the programs the tests run besides Python: GnuPG (PGP files) and npm (Azurite)
+## tools: the programs the tests run besides Python: GnuPG (PGP files), npm (Azurite) and
+##        Debian's Chromium (the browser check of the Dagster UI; Playwright never downloads one)
 tools:
-	@for tool in gpg:gnupg npm:npm; do \
+	@for tool in gpg:gnupg npm:npm chromium:chromium; do \
 		command -v $${tool%%:*} >/dev/null 2>&1 && continue; \
 		if command -v apt-get >/dev/null 2>&1; then \
 			(apt-get update -qq && apt-get install -y -qq $${tool##*:}) || exit 1; \
