@@ -129,6 +129,9 @@ def test_landing_to_catalog_in_one_range_run(
     counts = {name: clean[RANGE[0]][name] for name in POS_ROWS}
     assert counts == POS_ROWS
     assert counts["rows_in"] == counts["rows_out"] + counts["duplicates"] + counts["quarantined"]
+    stages = {k: v for k, v in clean[RANGE[0]].items() if k.startswith("seconds_")}
+    assert set(stages) == {"seconds_stage", "seconds_finish", "seconds_publish"}
+    assert all(0 <= seconds < 120 for seconds in stages.values())
     crm = metadata(result, layer("clean", "crm", "contacts"))[RANGE[0]]
     assert crm["rows_in"] == crm["rows_out"] + crm["duplicates"] + crm["quarantined"]
     checks = {

@@ -212,6 +212,7 @@ def _metadata(outcome: CleanOutcome, files: list[str], spec: DatasetConfig) -> d
         "bytes": sum(p.clean_bytes for p in parts),
         "partitions": len(parts),
         "engine": outcome.engine,
+        **{f"seconds_{stage}": seconds for stage, seconds in outcome.seconds.items()},
         "partition_path": dg.MetadataValue.path(files[0]) if len(files) == 1 else shown,
         "dagster/column_schema": clean_column_schema(spec),
         "dagster/row_count": outcome.total("rows_out"),

@@ -88,7 +88,7 @@ def clean_partitions(
         for folder in ("stage", "out"):
             os.makedirs(f"{scratch}/{folder}", exist_ok=True)
         stager = Stager(f"{scratch}/stage")
-        with stager:
+        with stager, outcome.timed("stage"):
             if reads and days:
                 stage_rows(con, stager, spec, reads, days, inputs, _bytes(engine.memory_limit))
         con.execute("SET preserve_insertion_order=true")
@@ -101,7 +101,7 @@ def clean_partitions(
             clean_values(spec, inputs),
             in_memory_bytes=_bytes(engine.memory_limit) // (4 * engine.threads),
         )
-        with ThreadPoolExecutor(max_workers=engine.threads) as pool:
+        with outcome.timed("finish"), ThreadPoolExecutor(max_workers=engine.threads) as pool:
             # one cursor per day, made here: a connection is used by one thread at a time
             cleaning = [
                 pool.submit(finisher.write, day, run.clean_tmp(day), con.cursor()) for day in days
@@ -112,8 +112,9 @@ def clean_partitions(
             extra = problems + (reject_rows(con, spec, reads, hmac_keys, placed) if reads else [])
             register_extra(con, extra)
             written = [future.result() for future in cleaning]
-        for day, counts in zip(days, written, strict=True):
-            outcome.partitions.append(publish_day(run, day, *counts))
+        with outcome.timed("publish"):
+            for day, counts in zip(days, written, strict=True):
+                outcome.partitions.append(publish_day(run, day, *counts))
     return outcome
 
 

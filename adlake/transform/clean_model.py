@@ -6,7 +6,9 @@ quarantine) import them from here so that none of them imports the module that d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from adlake.config import DatasetConfig
@@ -63,6 +65,17 @@ class CleanOutcome:
     file_problems: list[str] = field(default_factory=list)
     schema: list[tuple[str, str]] = field(default_factory=list)
     engine: str = "duckdb"  # that cleaned the partitions: duckdb or spark
+    seconds: dict[str, float] = field(default_factory=dict)  # wall seconds per stage
+
+    @contextmanager
+    def timed(self, stage: str) -> Iterator[None]:
+        """Add the wall seconds of the block to ``seconds[stage]`` (stage, finish, publish)."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            spent = time.perf_counter() - started
+            self.seconds[stage] = round(self.seconds.get(stage, 0.0) + spent, 3)
 
     def total(self, name: str) -> int:
         """Sum of one counter (rows_in, rows_out, duplicates, quarantined) over partitions."""

@@ -82,10 +82,12 @@ def clean_partitions_spark(
         staged_dir, clean_dir = f"{scratch}/spark/staged", f"{scratch}/spark/clean"
         counts: dict[str, tuple[int, int, int]] = {}
         if reads and days:
-            rejected = _stage(spark, spec, reads, days, staged_dir)
-            extra += rejected_line_rows(spec, reads, hmac_keys, {}, rejected)
-            counts = _finish(spark, spec, inputs, hmac_keys, staged_dir, clean_dir)
-            _record_lines(con, inputs, staged_dir)
+            with outcome.timed("stage"):
+                rejected = _stage(spark, spec, reads, days, staged_dir)
+            with outcome.timed("finish"):
+                extra += rejected_line_rows(spec, reads, hmac_keys, {}, rejected)
+                counts = _finish(spark, spec, inputs, hmac_keys, staged_dir, clean_dir)
+                _record_lines(con, inputs, staged_dir)
         register_extra(con, extra)
         empty = declared_staged_schema(con, spec)
 
@@ -94,9 +96,10 @@ def clean_partitions_spark(
             return ds.dataset(files, format="parquet") if files else ds.dataset(empty.empty_table())
 
         run = DayRun(con, lake, ref, scratch, inputs, day_rows)
-        for day in days:
-            _take_clean_file(con, spec, clean_dir, day, run.clean_tmp(day))
-            outcome.partitions.append(publish_day(run, day, *counts.get(day, (0, 0, 0))))
+        with outcome.timed("publish"):
+            for day in days:
+                _take_clean_file(con, spec, clean_dir, day, run.clean_tmp(day))
+                outcome.partitions.append(publish_day(run, day, *counts.get(day, (0, 0, 0))))
     return outcome
 
 
