@@ -2,7 +2,8 @@
 
 Each server runs from a temporary folder on a free port and is stopped and removed afterwards.
 :mod:`adlake_tests.servers.fixtures` wraps them as pytest fixtures (``pg_server``,
-``pg_database``, ``mariadb_server``, ``mariadb_database``).
+``pg_database``, ``mariadb_server``, ``mariadb_database``). ``python -m adlake_tests.servers``
+(:mod:`adlake_tests.servers.tryout`) starts one with sample data for the docs' examples.
 """
 
 from adlake_tests.servers.mariadb import MariaDbServer, running_mariadb
