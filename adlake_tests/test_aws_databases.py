@@ -249,6 +249,9 @@ def test_the_cdc_job_runs_unchanged_on_s3_with_kms_glue_and_secrets_manager(
     assert raw["orders"]["caught_up"].value is True
     clean = second.asset_materializations_for_node(f"clean__{SOURCE}__orders")[0].metadata
     assert clean["partitions_removed"].value == "2026-03-04"
+    assert clean["location"].value.startswith("s3://") and clean["location_url"].value.startswith(
+        "https://"
+    )  # the S3 console's page of the table's folder, clickable in the UI
     checks = {
         (e.asset_key.path[-1], e.check_name): e.passed for e in second.get_asset_check_evaluations()
     }

@@ -11,6 +11,7 @@ import io
 import json
 import os
 from pathlib import Path
+from urllib.parse import quote
 
 import dagster as dg
 import pyarrow.parquet as pq
@@ -113,6 +114,18 @@ def test_landing_to_glue_on_s3_with_kms_and_sns(
     for name in totals:
         totals[name] = first[name]
     assert totals == POS_ROWS
+    # the locations are S3 URLs with clickable console links, the folder's and each file's
+    prefix = "adlake/clean/retail_partner/pos_transactions/"
+    assert first["partition_path"] == f"s3://{aws.bucket}/{prefix.rstrip('/')}"
+    console = f"https://{aws.region}.console.aws.amazon.com/s3"
+    assert first["partition_url"] == (
+        f"{console}/buckets/{aws.bucket}?region={aws.region}&prefix={quote(prefix)}"
+    )
+    day = f"{prefix}dt={RANGE[0]}/data.parquet"
+    assert (
+        f"[s3://{aws.bucket}/{day}]({console}/object/{aws.bucket}?region={aws.region}"
+        f"&prefix={quote(day)})" in first["partition_files"]
+    )
 
     # every clean object is SSE-KMS with our key, and is real Parquet
     s3 = aws.client("s3")

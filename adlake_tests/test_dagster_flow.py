@@ -132,6 +132,12 @@ def test_landing_to_catalog_in_one_range_run(
     stages = {k: v for k, v in clean[RANGE[0]].items() if k.startswith("seconds_")}
     assert set(stages) == {"seconds_stage", "seconds_finish", "seconds_publish"}
     assert all(0 <= seconds < 120 for seconds in stages.values())
+    # a range run points at the dataset's folder and lists the file of each day
+    folder = lake / "clean" / "retail_partner" / "pos_transactions"
+    assert clean[RANGE[0]]["partition_path"] == str(folder)
+    listed = clean[RANGE[0]]["partition_files"]
+    assert all(f"`{folder}/dt={day}/data.parquet`" in listed for day in RANGE_DAYS)
+    assert "partition_url" not in clean[RANGE[0]]  # browsers refuse file:// links
     crm = metadata(result, layer("clean", "crm", "contacts"))[RANGE[0]]
     assert crm["rows_in"] == crm["rows_out"] + crm["duplicates"] + crm["quarantined"]
     checks = {

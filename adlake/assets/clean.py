@@ -10,6 +10,8 @@ from adlake.assets.schema import clean_column_schema
 from adlake.config import AdlakeConfig, DatasetConfig
 from adlake.lake.deliveries import Delivery, DeliveryLedger, current_deliveries
 from adlake.lake.retention import EXPIRED
+from adlake.lake.storage import Lake
+from adlake.lake.zones import Zone, dataset_prefix
 from adlake.resources.engine import DuckDBEngineResource
 from adlake.resources.lake import LakeResource
 from adlake.resources.secrets import SecretsResource
@@ -154,9 +156,11 @@ def build_clean_asset(
                     f"pii policy for {column} in adlake.yaml, or pii_scan: false if it holds no "
                     "personal data (an order number, an account id)"
                 )
-        files = [store.url(p.clean_path) for p in outcome.partitions if p.published]
         return dg.MaterializeResult(
-            metadata=_metadata(outcome, files, spec),
+            metadata={
+                **_metadata(outcome, spec),
+                **location_metadata(store, outcome, source, dataset),
+            },
             check_results=_checks(outcome, leaks),
         )
 
@@ -201,9 +205,39 @@ def _checks(outcome: CleanOutcome, leaks: dict[str, int]) -> list[dg.AssetCheckR
     ]
 
 
-def _metadata(outcome: CleanOutcome, files: list[str], spec: DatasetConfig) -> dict[str, object]:
+def location_metadata(
+    store: Lake, outcome: CleanOutcome, source: str, dataset: str
+) -> dict[str, object]:
+    """Where the run's files are: the one file, or the dataset's folder and a file per day.
+
+    Paths come with a copy button in the UI; on S3 the console links are clickable too.
+    """
+    published = [p for p in outcome.partitions if p.published]
+    if len(published) == 1:
+        path, link = store.url(published[0].clean_path), store.console_url(published[0].clean_path)
+    else:
+        folder = f"{dataset_prefix(Zone.CLEAN, source, dataset)}/"
+        path, link = store.url(folder), store.console_url(folder)
+    metadata: dict[str, object] = {"partition_path": dg.MetadataValue.path(path)}
+    if link:
+        metadata["partition_url"] = dg.MetadataValue.url(link)
+    if len(published) > 1:
+        metadata["partition_files"] = dg.MetadataValue.md(
+            "| dt | file |\n|---|---|\n"
+            + "\n".join(_file_row(store, p.dt, p.clean_path) for p in published[:60])
+            + (f"\n\n{len(published) - 60} more days" if len(published) > 60 else "")
+        )
+    return metadata
+
+
+def _file_row(store: Lake, dt: str, path: str) -> str:
+    link = store.console_url(path)
+    shown = f"[{store.url(path)}]({link})" if link else f"`{store.url(path)}`"
+    return f"| {dt} | {shown} |"
+
+
+def _metadata(outcome: CleanOutcome, spec: DatasetConfig) -> dict[str, object]:
     parts = outcome.partitions
-    shown = ", ".join(files[:5]) + (f" and {len(files) - 5} more" if len(files) > 5 else "")
     return {
         "rows_in": outcome.total("rows_in"),
         "rows_out": outcome.total("rows_out"),
@@ -213,7 +247,6 @@ def _metadata(outcome: CleanOutcome, files: list[str], spec: DatasetConfig) -> d
         "partitions": len(parts),
         "engine": outcome.engine,
         **{f"seconds_{stage}": seconds for stage, seconds in outcome.seconds.items()},
-        "partition_path": dg.MetadataValue.path(files[0]) if len(files) == 1 else shown,
         "dagster/column_schema": clean_column_schema(spec),
         "dagster/row_count": outcome.total("rows_out"),
         "per_partition": dg.MetadataValue.md(

@@ -30,6 +30,7 @@ from adlake.databases.current_state import (
     refresh_current_state,
     refresh_extracted_state,
 )
+from adlake.lake.storage import Lake
 from adlake.lake.zones import Zone, dataset_prefix
 from adlake.resources.catalog import CatalogResource
 from adlake.resources.engine import DuckDBEngineResource
@@ -266,7 +267,7 @@ def build_state_asset(name: str, source: DatabaseSourceConfig, table: str) -> dg
             )
         return dg.MaterializeResult(
             metadata=_state_metadata(
-                outcome, spec, store.url(dataset_prefix(Zone.CLEAN, name, table))
+                outcome, spec, store, f"{dataset_prefix(Zone.CLEAN, name, table)}/"
             ),
             check_results=[
                 dg.AssetCheckResult(
@@ -292,7 +293,10 @@ def build_state_asset(name: str, source: DatabaseSourceConfig, table: str) -> dg
     return _state
 
 
-def _state_metadata(outcome: StateOutcome, spec: DatasetConfig, location: str) -> dict[str, object]:
+def _state_metadata(
+    outcome: StateOutcome, spec: DatasetConfig, store: Lake, folder: str
+) -> dict[str, object]:
+    link = store.console_url(folder)
     return {
         "rows": outcome.rows,
         "dagster/row_count": outcome.rows,
@@ -304,7 +308,8 @@ def _state_metadata(outcome: StateOutcome, spec: DatasetConfig, location: str) -
         "started_over": outcome.started_over or "no",
         "partitions": len(outcome.partitions),
         "partitions_removed": ", ".join(outcome.removed_partitions) or "none",
-        "location": dg.MetadataValue.path(location),
+        "location": dg.MetadataValue.path(store.url(folder)),
+        **({"location_url": dg.MetadataValue.url(link)} if link else {}),
         "dagster/column_schema": clean_column_schema(spec),
         "problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in outcome.problems) or "none"),
         "preview": dg.MetadataValue.md(outcome.preview or "no rows"),

@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import quote
 
 import s3fs
 from pyarrow import fs as pafs
@@ -55,10 +56,21 @@ class S3Lake(Lake):
         root = f"{bucket}/{prefix.strip('/')}".rstrip("/")
         super().__init__(root, pafs.PyFileSystem(pafs.FSSpecHandler(self.s3)))
         self.bucket = bucket
+        self.region = region
 
     def url(self, path: str) -> str:
         """``s3://bucket/prefix/path``: what Glue and people see."""
         return f"s3://{self.full(path)}"
+
+    def console_url(self, path: str) -> str:
+        """The S3 console's page of the object (or of the folder, for a prefix ending in /)."""
+        folder = path.endswith("/")
+        key = self.full(path).removeprefix(f"{self.bucket}/") + ("/" if folder else "")
+        page = "buckets" if folder else "object"
+        return (
+            f"https://{self.region}.console.aws.amazon.com/s3/{page}/{self.bucket}"
+            f"?region={self.region}&prefix={quote(key)}"
+        )
 
     def local_path(self, path: str) -> str:
         """S3 objects have no local path; engines use :meth:`localize` instead."""

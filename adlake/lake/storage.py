@@ -67,6 +67,11 @@ class Lake:
         """The URL engines and catalogs use for ``path`` (a local path, or s3://... on S3)."""
         return self.full(path)
 
+    def console_url(self, path: str) -> str | None:
+        """A link a browser opens for ``path`` (a web console), or None: a local path is shown
+        as a path to copy, because browsers refuse file:// links from the Dagster UI."""
+        return None
+
     def local_path(self, path: str) -> str:
         """The local path an in-process engine (DuckDB) reads and writes for ``path``."""
         return self.full(path)
