@@ -324,3 +324,27 @@ def test_no_credential_or_access_token_reaches_the_run_log_or_metadata(
     for secret in secrets:
         assert secret not in logged and secret not in stored
     assert ads_emulator.failure_reason[:30] in logged
+
+
+def test_a_long_poll_logs_each_status_change_not_each_poll(
+    ads_project, ads_emulator: AmazonAdsEmulator, profiles: list[str]
+) -> None:
+    ads_emulator.polls_to_complete = 10  # the interval grows 1.5x from 0.02 s: ~2 s of polls
+    defs = ads_project.defs()
+    instance = dg.DagsterInstance.ephemeral()
+    day = days_ago(4)
+    result = materialize(defs, [RAW], instance, key(day, profiles[0]), key(day, profiles[0]))
+
+    entry = ReportLedger(Lake(ads_project.lake_root()), "amazon_ads", "sp_campaigns").get(
+        profiles[0], day, day
+    )
+    assert entry is not None and entry.polls >= 9  # every poll saved in the ledger...
+    lines = [
+        record.user_message
+        for record in instance.all_logs(result.run_id)
+        if f"report {entry.report_id} (" in (record.user_message or "")
+    ]
+    # ...but the run log has a line per status the report went through, not one per poll
+    assert [line.split(": ", 1)[1].split(",")[0] for line in lines] == ["PENDING", "PROCESSING"]
+    messages = [record.user_message or "" for record in instance.all_logs(result.run_id)]
+    assert any(f"{entry.report_id}: {entry.bytes:,} bytes kept in raw" in m for m in messages)

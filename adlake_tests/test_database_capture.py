@@ -242,3 +242,29 @@ def test_writes_to_other_tables_do_not_hold_the_slot_back(
     assert idle.changes == {} and idle.caught_up
     assert idle.position > idle.start_position
     assert idle.lag_bytes < 64 * 1024  # about 2 MB of WAL was written for audit
+
+
+def test_a_long_catch_up_logs_its_progress_while_it_runs(source: Source, tmp_path: Path) -> None:
+    lake = Lake(tmp_path / "lake")
+    config = source.config()
+    capture(lake, "shop", config, source.url)  # the (empty) snapshot
+    for batch in range(5):  # 25,000 changes in 5 transactions: 3 read chunks of at most 10,000
+        values = ", ".join(
+            f"({n}, 'u{n}@x.com', 1.00, '2026-03-01')"
+            for n in range(batch * 5000 + 1, batch * 5000 + 5001)
+        )
+        source.execute(f"INSERT INTO orders VALUES {values}")
+
+    lines: list[str] = []
+    outcome = capture(lake, "shop", config, source.url, log=lines.append, progress_every=0)
+
+    assert outcome.changes == {"orders": 25_000} and outcome.caught_up
+    progress = [line for line in lines if line.startswith("catching up: ")]
+    counts = [int(line.split()[2].replace(",", "")) for line in progress]
+    assert len(counts) >= 3 and counts == sorted(set(counts)) and counts[-1] == 25_000
+    assert lines[-1].startswith("captured 25,000 change(s)")  # the result comes last
+
+    quiet: list[str] = []
+    source.execute("UPDATE orders SET amount = 2.00 WHERE id <= 10")
+    capture(lake, "shop", config, source.url, log=quiet.append)  # seconds: no progress line
+    assert [line for line in quiet if line.startswith("catching up: ")] == []

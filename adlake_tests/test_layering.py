@@ -27,7 +27,7 @@ LIBRARY = [
     "streams",
     "aggregates",
 ]
-LIBRARY_EXTRA = ["notify", "iam.py"]
+LIBRARY_EXTRA = ["notify", "iam.py", "progress.py"]
 
 
 def module_name(path: Path) -> str:

@@ -37,6 +37,7 @@ from adlake.connectors.cdc.errors import CdcError, TableTruncated
 from adlake.databases.connection import DatabaseUrl
 from adlake.databases.layout import capture_state_path, change_file_path, change_files
 from adlake.lake.storage import Lake
+from adlake.progress import PROGRESS_EVERY, Cadence
 
 READ_CHUNK = 10_000  # changes per read (whole transactions): one Parquet batch per table
 READ_SECONDS = 2.0
@@ -268,14 +269,19 @@ def capture(
     *,
     engine: ChangeSource | None = None,
     log: Callable[[str], None] = lambda _message: None,
+    progress_every: float = PROGRESS_EVERY,
 ) -> CaptureOutcome:
-    """Run one micro-batch of ``source`` (see the module docstring); what it captured."""
+    """Run one micro-batch of ``source`` (see the module docstring); what it captured.
+
+    A long snapshot or catch-up logs its progress every ``progress_every`` seconds.
+    """
     engine = engine or change_source(source, config, url)
     datasets = table_names(config, url)
     files = _BatchFiles(store, source, datasets)
     state = CaptureState.load(store, source)
+    cadence = Cadence(log, progress_every, quiet_start=True)
     if state is None:
-        state, snapshot = _start(store, source, config, engine, files, log)
+        state, snapshot = _start(store, source, config, engine, files, log, cadence)
         outcome = CaptureOutcome(state.position, state.position, snapshot=config.snapshot)
         outcome.files.extend(snapshot["files"])
         outcome.changes.update(snapshot["changes"])
@@ -283,7 +289,7 @@ def capture(
         outcome = CaptureOutcome(state.position, state.position)
     stream = engine.stream(state.position)
     try:
-        _stream(store, source, config, state, stream, files, outcome)
+        _stream(store, source, config, state, stream, files, outcome, cadence)
     except TableTruncated as error:
         raise TableTruncated(
             f"{error} Everything before it is captured (position {state.position}). To "
@@ -312,6 +318,7 @@ def _stream(
     stream: Any,
     files: _BatchFiles,
     outcome: CaptureOutcome,
+    cadence: Cadence,
 ) -> None:
     """Read, write, save, acknowledge, chunk after chunk, within the run's budget."""
     deadline = time.monotonic() + config.max_seconds_per_run
@@ -341,6 +348,7 @@ def _stream(
             state.updated_at = _now()
             state.save(store, source)  # durable files first, then the position
             stream.acknowledge(position)
+        cadence(_catching_up(captured, state, config))
         if len(batch) < budget:
             outcome.caught_up = True
             break
@@ -353,6 +361,7 @@ def _start(
     engine: ChangeSource,
     files: _BatchFiles,
     log: Callable[[str], None],
+    cadence: Cadence,
 ) -> tuple[CaptureState, dict[str, Any]]:
     """The first run: the snapshot (or the starting position), saved once it is durable."""
     if not config.snapshot:
@@ -362,7 +371,7 @@ def _start(
         log(f"capturing changes from position {position} on (no snapshot)")
         return state, {"files": [], "changes": {}}
     with engine.snapshot() as (position, rows):
-        written = files.write(rows, snapshot_at=position)
+        written = files.write(_counted(rows, cadence), snapshot_at=position)
     state = CaptureState(config.kind, position, position, _now())
     state.save(store, source)
     log(
@@ -370,6 +379,28 @@ def _start(
         + ", ".join(f"{table} {rows:,} row(s)" for table, rows in written["changes"].items())
     )
     return state, written
+
+
+def _catching_up(captured: int, state: CaptureState, config: DatabaseSourceConfig) -> str:
+    """A progress line of the catch-up: changes so far, the position, how far behind."""
+    behind = ""
+    if state.last_commit_time:
+        seconds = (
+            datetime.now(UTC) - datetime.fromisoformat(state.last_commit_time)
+        ).total_seconds()
+        behind = f", last commit {max(seconds, 0):,.0f} s ago"
+    return (
+        f"catching up: {captured:,} of at most {config.max_changes_per_run:,} change(s) "
+        f"captured, position {state.position}{behind}"
+    )
+
+
+def _counted(rows: Iterable[Any], cadence: Cadence) -> Iterator[Any]:
+    """The snapshot's rows, passed through with a progress line at the cadence."""
+    for count, row in enumerate(rows, start=1):
+        if count % 1000 == 0:
+            cadence(f"snapshot: {count:,} row(s) written so far")
+        yield row
 
 
 def _now() -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import gzip
 import json
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -25,6 +24,7 @@ from adlake.lake.deliveries import DeliveryLedger
 from adlake.lake.generated import generated_delivery, publish_staged
 from adlake.lake.storage import Lake
 from adlake.lake.zones import Zone, dataset_prefix, partition_dir
+from adlake.progress import PROGRESS_EVERY, Cadence
 from adlake.pulls.api import PullError, RemoteFailed, RemoteGone, RemoteReport, ReportApi
 from adlake.pulls.ledger import DONE, IN_FLIGHT, ReportEntry, ReportLedger, now_iso
 
@@ -40,7 +40,7 @@ class PullSettings:
     dataset: str
     run_id: str
     repull_after: timedelta = timedelta(hours=12)
-    progress_every: float = 10.0  # seconds between progress lines while downloading
+    progress_every: float = PROGRESS_EVERY  # seconds between progress lines (polls, download)
 
 
 @dataclass(frozen=True)
@@ -88,12 +88,12 @@ def pull_window(
         action = "requested"
         log(f"{_what(settings, scope, start, end)}: requested {api.noun} {entry.report_id}")
     try:
-        report, entry = _wait(api, ledger, entry, log)
+        report, entry = _wait(api, ledger, entry, Cadence(log, settings.progress_every))
     except RemoteGone:
         log(f"{api.noun} {entry.report_id} is no longer known to {api.api}; requesting it again")
         entry = _request(api, ledger, settings, scope, start, end, entry)
         action = "requested"
-        report, entry = _wait(api, ledger, entry, log)
+        report, entry = _wait(api, ledger, entry, Cadence(log, settings.progress_every))
     entry = _land(api, lake, ledger, settings, entry, report, log)
     return WindowOutcome(entry, action)
 
@@ -180,17 +180,19 @@ class DailyBudget:
 
 
 def _wait(
-    api: ReportApi, ledger: ReportLedger, entry: ReportEntry, log: Log
+    api: ReportApi, ledger: ReportLedger, entry: ReportEntry, cadence: Cadence
 ) -> tuple[RemoteReport, ReportEntry]:
-    """Poll the report, saving its remote status in the ledger at every poll."""
+    """Poll the report, saving its remote status in the ledger at every poll; a line at each
+    status change and at the cadence's interval, not one per poll."""
     state = {"entry": entry}
 
     def progress(status: str, polls: int) -> None:
         state["entry"] = state["entry"].update(remote_status=status, polls=polls)
-        ledger.save(state["entry"])
-        log(
+        ledger.save(state["entry"])  # every poll, so a resumed run knows where the report is
+        cadence(
             f"{api.noun} {entry.report_id} ({entry.scope} {entry.start}..{entry.end}): {status}, "
-            f"poll {polls}"
+            f"poll {polls}",
+            state=status,
         )
 
     try:
@@ -220,11 +222,10 @@ def _land(
         if report.no_data:
             day_rows = _split_by_day(api, entry, iter(()), folder)
         else:
-            gate = monotonic_gate(settings.progress_every)
+            cadence = Cadence(log, settings.progress_every)
 
             def progress(done: int) -> None:
-                if gate():
-                    log(f"{api.noun} {entry.report_id}: {done:,} bytes downloaded")
+                cadence(f"{api.noun} {entry.report_id}: {done:,} bytes downloaded")
 
             size = api.download(entry.scope, report, document, progress).bytes
             day_rows = _split_by_day(api, entry, api.records(document), folder)
@@ -310,17 +311,3 @@ def _clamp(day: str | None, days: list[str]) -> str:
     if day is None or day > days[-1]:
         return days[-1]
     return days[0] if day < days[0] else day
-
-
-def monotonic_gate(every: float) -> Callable[[], bool]:
-    """A gate that opens at most once per ``every`` seconds (progress logging cadence)."""
-    last = [0.0]
-
-    def ready() -> bool:
-        now = time.monotonic()
-        if now - last[0] >= every:
-            last[0] = now
-            return True
-        return False
-
-    return ready

@@ -21,7 +21,7 @@ from adlake.connectors.files.remote import FileRules, RemoteFile, RemoteStore
 from adlake.connectors.files.stats import RemoteStat, s3_etag_is_md5
 from adlake.lake.deliveries import Decrypt, DeliveryLedger, Incoming, IngestOutcome
 from adlake.lake.storage import CopyReport
-from adlake.pulls.runner import monotonic_gate
+from adlake.progress import PROGRESS_EVERY, Cadence
 
 Log = Callable[[str], None]
 After = Literal["keep", "delete", "move"]
@@ -36,7 +36,7 @@ class TransferSettings:
     move_to: str | None = None  # folder (store path) that processed files move to
     attempts: int = 3  # copies of a file that keeps changing or fails its checksum
     settle_seconds: float = 1.0  # wait before copying a file that changed again
-    progress_every: float = 10.0  # seconds between progress lines while a large file streams
+    progress_every: float = PROGRESS_EVERY  # seconds between progress lines of a large file
 
 
 @dataclass(frozen=True)
@@ -128,17 +128,15 @@ def _pull_one(
 
 def _progress(file: RemoteFile, settings: TransferSettings, log: Log) -> Callable[[int], None]:
     """A progress line every ``progress_every`` seconds while a large file streams."""
-    gate = monotonic_gate(settings.progress_every)
-    gate()  # the first line comes after one interval, so small files log nothing
+    cadence = Cadence(log, settings.progress_every, quiet_start=True)  # small files: no line
     started = time.monotonic()
 
     def progress(done: int) -> None:
-        if gate():
-            rate = done / 1e6 / max(time.monotonic() - started, 1e-9)
-            log(
-                f"{file.url}: {done / 1e6:,.0f} of {file.stat.size / 1e6:,.0f} MB copied "
-                f"({rate:,.1f} MB/s)"
-            )
+        rate = done / 1e6 / max(time.monotonic() - started, 1e-9)
+        cadence(
+            f"{file.url}: {done / 1e6:,.0f} of {file.stat.size / 1e6:,.0f} MB copied "
+            f"({rate:,.1f} MB/s)"
+        )
 
     return progress
 
