@@ -216,6 +216,34 @@ def test_non_utf8_line_is_quarantined_by_line(pos: PosLake) -> None:
     assert sorted(pos.clean_rows()) == ["B0", "B2", *GOOD_IDS]
 
 
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (  # found by test_fuzz_inputs: DuckDB's strict reader stops the whole query
+            (HEADER + row("M0", 5) + row("M1", 6).replace("\n", "\r\n") + row("M2", 7)).encode(),
+            "line endings switch between",
+        ),
+        (
+            (HEADER + row("U0", 5)).encode() + b"U1,S1,\xff\xfe\x80" + row("U1", 6).encode()[6:],
+            "a field holds bytes that are not valid utf-8",
+        ),
+    ],
+    ids=["mixed-line-endings", "invalid-utf8-in-a-field"],
+)
+def test_a_file_the_csv_reader_cannot_follow_is_quarantined_whole_with_the_fix(
+    pos: PosLake, data: bytes, reason: str
+) -> None:
+    name = f"pos_{DAY}_m.csv"
+    pos.land(name, data)
+    outcome = pos.clean()  # the day is still published from the other delivery
+    (problem,) = outcome.file_problems
+    assert problem.startswith(f"{landing(name)}: ") and reason in problem and "Fix:" in problem
+    (whole,) = pos.quarantined()
+    assert (whole["file"], whole["error_type"]) == (landing(name), "FILE")
+    assert outcome.total("quarantined") == data.count(b"\n") - 1  # every row of the file
+    assert sorted(pos.clean_rows()) == GOOD_IDS
+
+
 def test_truncated_gzip_is_quarantined_and_kept_in_raw(pos: PosLake) -> None:
     name = f"pos_{DAY}_b.csv.gz"
     data = gzip.compress((HEADER + "".join(row(f"B{n}", n) for n in range(200))).encode())

@@ -48,7 +48,14 @@ from adlake.transform.quarantine import (
     reject_rows,
     write_quarantine,
 )
-from adlake.transform.readers import FileProblem, file_read, sql_string
+from adlake.transform.readers import (
+    REJECTS_SCAN,
+    REJECTS_TABLE,
+    FileProblem,
+    FileRead,
+    file_read,
+    sql_string,
+)
 from adlake.transform.staging import Stager, stage_rows, staged_schema
 from adlake.transform.types import clean_type
 
@@ -87,10 +94,11 @@ def clean_partitions(
         reads, problems = open_reads(spec, inputs, outcome)
         for folder in ("stage", "out"):
             os.makedirs(f"{scratch}/{folder}", exist_ok=True)
-        stager = Stager(f"{scratch}/stage")
-        with stager, outcome.timed("stage"):
-            if reads and days:
-                stage_rows(con, stager, spec, reads, days, inputs, _bytes(engine.memory_limit))
+        with outcome.timed("stage"):
+            stager, reads, unreadable = _stage(con, scratch, spec, reads, days, inputs, engine)
+        for problem in unreadable:
+            outcome.file_problems.append(str(problem["reason"]))
+        problems += unreadable
         con.execute("SET preserve_insertion_order=true")
         schema = staged_schema(con, spec, stager)
         run = DayRun(con, lake, ref, scratch, inputs, lambda day: stager.scan(day, schema))
@@ -137,6 +145,81 @@ def open_reads(
         outcome.warnings.extend(read.warnings)
         reads.append((rank, item, read))
     return reads, problems
+
+
+# what DuckDB says when it stops a whole query on one CSV file, and what that means for a user
+UNREADABLE_CSV = {
+    "CSV Parser state machine reached an invalid state": (
+        "the CSV reader cannot follow the file's structure (most often its line endings "
+        "switch between \\n and \\r\\n). Fix: ask the partner to re-send it with one kind of "
+        "line ending, or convert it (dos2unix) and drop it into landing again"
+    ),
+    "Invalid unicode (byte sequence mismatch)": (
+        "a field holds bytes that are not valid {encoding}. Fix: set csv.encoding to the "
+        "file's encoding, or ask the partner to re-send it as {encoding}"
+    ),
+}
+
+
+def _unreadable(exc: duckdb.Error) -> str | None:
+    """The user's reason for a DuckDB error that stops a whole CSV read, else None."""
+    return next((why for marker, why in UNREADABLE_CSV.items() if marker in str(exc)), None)
+
+
+def _stage(
+    con: duckdb.DuckDBPyConnection,
+    scratch: str,
+    spec: DatasetConfig,
+    reads: list[DeliveryRead],
+    days: Sequence[str],
+    inputs: Sequence[CleanInput],
+    engine: EngineConfig,
+) -> tuple[Stager, list[DeliveryRead], list[dict[str, object]]]:
+    """Stage the rows of every readable delivery; the reads staged, the quarantine rows of the
+    files that could not be read.
+
+    DuckDB's strict CSV reader stops a whole query on some files (line endings that switch
+    between \\n and \\r\\n inside the file, invalid UTF-8 inside a field). Then each CSV is
+    tried alone, those that cannot be read become file problems (quarantined whole, with the
+    fix), and staging starts over from nothing without them, so no row is staged or rejected
+    twice.
+    """
+    unparsed: list[dict[str, object]] = []
+    for attempt in range(2):
+        stager = Stager(f"{scratch}/stage/{attempt}")
+        os.makedirs(stager.folder, exist_ok=True)
+        try:
+            with stager:
+                if reads and days:
+                    stage_rows(con, stager, spec, reads, days, inputs, _bytes(engine.memory_limit))
+            return stager, reads, unparsed
+        except duckdb.InvalidInputException as exc:
+            if attempt or _unreadable(exc) is None:
+                raise
+        kept = []
+        for read in reads:
+            why = _why_unreadable(con, read[2])
+            if why is None:
+                kept.append(read)
+                continue
+            reason = why.format(encoding=spec.csv.encoding)
+            unparsed.append(problem_row(read[1], f"{read[1].display}: {reason}", spec))
+        reads = kept
+        con.execute(f"DROP TABLE IF EXISTS {REJECTS_TABLE}")
+        con.execute(f"DROP TABLE IF EXISTS {REJECTS_SCAN}")
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _why_unreadable(con: duckdb.DuckDBPyConnection, read: FileRead) -> str | None:
+    """Why DuckDB cannot read the file through to its end, or None when it can."""
+    try:
+        for _ in con.sql(f"SELECT * FROM ({read.sql})").to_arrow_reader(100_000):
+            pass  # every value is built: a count alone would skip the values that fail
+    except duckdb.InvalidInputException as exc:
+        if (why := _unreadable(exc)) is not None:
+            return why
+        raise
+    return None
 
 
 @dataclass(frozen=True)
