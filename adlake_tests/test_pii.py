@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import sys
 import unicodedata
 
 import duckdb
@@ -260,3 +261,10 @@ def test_phone_digits_format_is_e164_without_the_plus(value: str, expected: str 
     config = PiiConfig(policy="sha256", identifier="phone", phone_format="digits")
     assert sql_normalized([value], config) == [expected]
     assert pii.normalize(value, config) == expected
+
+
+def test_both_twins_trim_every_space_python_knows() -> None:
+    assert "".join(chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()) == pii.SPACES
+    config = sha256_config("email")
+    values = [f"{space}Ann@Example.com{space}" for space in pii.SPACES]
+    assert sql_normalized(values, config) == ["ann@example.com"] * len(values)

@@ -181,9 +181,13 @@ def normalize(value: Column, config: PiiConfig) -> Column:
     )
 
 
+# pii.SPACES of ASCII values, leading or trailing, as a Java regex (F.trim removes only ' ')
+_ASCII_SPACES = r"^[\t\n\x0b\f\r\x1c-\x1f ]+|[\t\n\x0b\f\r\x1c-\x1f ]+$"
+
+
 def _normalize_ascii(expr: Column, config: PiiConfig) -> Column:
     """:func:`pii.normalize_sql` in Spark expressions, for ASCII values."""
-    trimmed = F.trim(expr)
+    trimmed = F.regexp_replace(expr, _ASCII_SPACES, "")
     value = F.when(trimmed != "", trimmed)
     identifier = config.identifier
     if identifier in ("email", "maid"):
