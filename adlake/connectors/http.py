@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import email.utils
 import hashlib
+import json
 import os
 import random
 import re
@@ -104,6 +105,58 @@ class _Retryable(Exception):
         self.delay = delay
 
 
+NOT_JSON_FIX = (
+    "the API answered with something other than its JSON (a proxy's or gateway's error page, "
+    "a cut connection): run again later; if it persists, check the endpoint or base_url and "
+    "the path in adlake.yaml"
+)
+_TITLE = re.compile(rb"<title[^>]*>([^<]{1,80})", re.IGNORECASE)
+
+
+def json_of(
+    response: requests.Response, api: str, operation: str, expect: type | None = dict
+) -> Any:
+    """The JSON document of a successful answer, or ApiError naming the call and the fix.
+
+    An empty body, a body that is not JSON (an HTML error page with a 200, a truncated
+    transfer) or JSON of another kind than ``expect`` (an object, a list) is refused, never
+    taken for an empty page. A UTF-8 byte-order mark is accepted. The body itself is not
+    quoted (it may hold personal data); an HTML page's title is.
+    """
+    content, status = response.content, response.status_code
+    kind = response.headers.get("Content-Type") or "no content type"
+    if not content.strip():
+        raise ApiError(api, operation, f"HTTP {status} came with an empty body", fix=NOT_JSON_FIX)
+    try:
+        body = json.loads(content.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError):
+        title = _TITLE.search(content)
+        shown = f", titled '{title.group(1).decode('utf-8', 'replace').strip()}'" if title else ""
+        raise ApiError(
+            api,
+            operation,
+            f"HTTP {status} came with a body that is not JSON ({kind}, {len(content):,} "
+            f"bytes{shown})",
+            fix=NOT_JSON_FIX,
+        ) from None
+    if expect is not None and not isinstance(body, expect):
+        wanted = {dict: "an object", list: "a list"}.get(expect, expect.__name__)
+        raise ApiError(
+            api,
+            operation,
+            f"HTTP {status} came with JSON {type(body).__name__} where {wanted} was expected",
+            fix=NOT_JSON_FIX,
+        )
+    return body
+
+
+def json_field(body: dict[str, Any], key: str, api: str, operation: str) -> Any:
+    """``body[key]``, or ApiError saying the answer lacks it."""
+    if key not in body:
+        raise ApiError(api, operation, f"the answer has no '{key}'", fix=NOT_JSON_FIX)
+    return body[key]
+
+
 def server_message(response: requests.Response) -> str:
     """The server's own explanation from an error response: JSON fields or the body text."""
     try:
@@ -114,18 +167,19 @@ def server_message(response: requests.Response) -> str:
         if xml:
             return f"{xml['code']}: {xml['message']}"
         return text or response.reason or "the server gave no message"
-    return _message_of(body)
+    return message_of(body)
 
 
-def _message_of(body: Any) -> str:
+def message_of(body: Any) -> str:
+    """The explanation inside a JSON error body (code, error, message, errors...)."""
     if isinstance(body, dict):
         parts = [str(body[k]) for k in ("code", "error") if isinstance(body.get(k), str | int)]
         keys = ("message", "Message", "detail", "details", "error_description")
         parts += [body[k] for k in keys if isinstance(body.get(k), str) and body[k]]
         if isinstance(body.get("errors"), list):
-            parts += [_message_of(item) for item in body["errors"][:3]]
+            parts += [message_of(item) for item in body["errors"][:3]]
         if isinstance(body.get("error"), dict):
-            parts.append(_message_of(body["error"]))
+            parts.append(message_of(body["error"]))
         if parts:
             return ": ".join(parts)
     return str(body)

@@ -28,6 +28,8 @@ from adlake.connectors.amazon_ads.models import AdsProfile, AdsReport, ReportReq
 from adlake.connectors.http import (
     DownloadResult,
     UrlExpired,
+    json_field,
+    json_of,
     poll,
     server_message,
 )
@@ -62,7 +64,7 @@ class AmazonAdsClient(LwaApiClient):
             operation="listProfiles",
             headers={"Accept": "application/json"},
         )
-        return [AdsProfile.from_api(item) for item in response.json()]
+        return [AdsProfile.from_api(item) for item in json_of(response, API, "listProfiles", list)]
 
     def create_report(self, profile_id: str, request: ReportRequest) -> str:
         """Request a report and return its reportId.
@@ -88,7 +90,9 @@ class AmazonAdsClient(LwaApiClient):
         )
         if response.status_code == 425:
             return self._duplicate_of(profile_id, request, server_message(response))
-        return str(response.json()["reportId"])
+        return str(
+            json_field(json_of(response, API, "createReport"), "reportId", API, "createReport")
+        )
 
     def _duplicate_of(self, profile_id: str, request: ReportRequest, message: str) -> str:
         match = _UUID.search(message)
@@ -119,7 +123,7 @@ class AmazonAdsClient(LwaApiClient):
                 f"profile {profile_id}, report {report_id}: {server_message(response)}",
                 status=404,
             )
-        return AdsReport.from_api(response.json())
+        return AdsReport.from_api(json_of(response, API, "getReport"))
 
     def delete_report(self, profile_id: str, report_id: str) -> None:
         """Cancel a pending report or delete a finished one."""

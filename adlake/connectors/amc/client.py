@@ -33,6 +33,8 @@ from adlake.connectors.http import (
     DownloadResult,
     UrlExpired,
     file_sha256,
+    json_field,
+    json_of,
     poll,
     server_message,
 )
@@ -68,7 +70,7 @@ class AmcClient(LwaApiClient):
         if response.status_code == 404:
             return None
         self._raise_for(instance, response, "getWorkflow", workflow_id)
-        return _unwrap(response.json(), "workflow")
+        return _unwrap(json_of(response, API, "getWorkflow"), "workflow")
 
     def save_workflow(
         self, instance: AmcInstance, workflow: dict[str, Any], *, exists: bool
@@ -106,7 +108,8 @@ class AmcClient(LwaApiClient):
             instance, "POST", "workflowExecutions", "createExecution", EXECUTIONS_TYPE, body
         )
         self._raise_for(instance, response, "createExecution", workflow_id)
-        return str(_unwrap(response.json(), "workflowExecution")["workflowExecutionId"])
+        execution = _unwrap(json_of(response, API, "createWorkflowExecution"), "workflowExecution")
+        return str(json_field(execution, "workflowExecutionId", API, "createWorkflowExecution"))
 
     def get_execution(self, instance: AmcInstance, execution_id: str) -> dict[str, Any]:
         """The execution's current state (status, time window, reason, output columns)."""
@@ -126,7 +129,7 @@ class AmcClient(LwaApiClient):
                 status=404,
             )
         self._raise_for(instance, response, "getExecution", execution_id)
-        return _unwrap(response.json(), "workflowExecution")
+        return _unwrap(json_of(response, API, "getWorkflowExecution"), "workflowExecution")
 
     def wait_for_execution(
         self,
@@ -194,7 +197,7 @@ class AmcClient(LwaApiClient):
             EXECUTIONS_TYPE,
         )
         self._raise_for(instance, response, "getDownloadUrls", execution_id)
-        urls = list(response.json().get("downloadUrls") or [])
+        urls = list(json_of(response, API, "getDownloadUrls").get("downloadUrls") or [])
         if not urls:
             raise AmcError(
                 API,

@@ -14,12 +14,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from adlake.config.rest import RestResourceConfig, RestSourceConfig, fill
+from adlake.config.rest import RestResourceConfig, RestSourceConfig, compile_jsonpath, fill
 from adlake.connectors.http import (
     DEFAULT_HTTP,
+    NOT_JSON_FIX,
     ApiError,
     ApiSession,
     HttpSettings,
+    json_of,
+    message_of,
     redact,
     safe_url,
 )
@@ -105,13 +108,48 @@ class RestClient:
                 status=exc.status,
                 fix=exc.fix,
             ) from None
-        body = response.json() if response.content else None
+        call = f"{request.method} {safe_url(request.url)}"
+        body = json_of(response, self.name, call, None)
         records = records_of(resource.records, body)
+        _check_records(records, body, resource.records, self.name, call)
         following = next_request(resource.paginator, request, response, body, len(records))
         return Page(request, records, following)
 
     def _headers(self) -> dict[str, str]:
         return self.auth.headers()
+
+
+_ERROR_KEYS = ("error", "errors", "fault", "message")
+
+
+def _check_records(records: list[Any], body: Any, path: str, api: str, call: str) -> None:
+    """Refuse a 200 that is an error in disguise, or records that are not JSON objects.
+
+    A page without anything at the records path is an empty page, unless its body is an error
+    object (``{"error": ...}``), which is never taken for "nothing changed".
+    """
+    if not records and isinstance(body, dict) and any(k in body for k in _ERROR_KEYS):
+        raise ApiError(
+            api,
+            call,
+            f"the answer has no records at {path} but an error: {message_of(body)}",
+            fix=NOT_JSON_FIX,
+        )
+    if not records and not isinstance(body, dict) and not compile_jsonpath(path).find(body):
+        raise ApiError(
+            api,
+            call,
+            f"the answer is a JSON {type(body).__name__} with nothing at {path}",
+            fix=f"check the records path ({path} in adlake.yaml) against the API's answers",
+        )
+    wrong = next((r for r in records if not isinstance(r, dict)), None)
+    if wrong is not None:
+        raise ApiError(
+            api,
+            call,
+            f"a record at {path} is a JSON {type(wrong).__name__}, not an object",
+            fix=f"point records at the list of objects (it is {path} in adlake.yaml)",
+        )
 
 
 def _filled(value: Any, values: dict[str, str]) -> Any:

@@ -25,6 +25,8 @@ from adlake.connectors.http import (
     DownloadResult,
     HttpSettings,
     UrlExpired,
+    json_field,
+    json_of,
     poll,
 )
 from adlake.connectors.selling_partner.documents import is_gzip
@@ -117,14 +119,15 @@ class SellingPartnerClient:
         response = self._session.request(
             "POST", self._url("reports"), operation="createReport", ok=(202,), json=body
         )
-        return str(response.json()["reportId"])
+        body = json_of(response, API, "createReport")
+        return str(json_field(body, "reportId", API, "createReport"))
 
     def get_report(self, report_id: str) -> SpReport:
         """The report's current state (getReport)."""
         response = self._session.request(
             "GET", self._url("reports", report_id), operation="getReport"
         )
-        return SpReport.from_json(response.json())
+        return SpReport.from_json(json_of(response, API, "getReport"))
 
     def cancel_report(self, report_id: str) -> None:
         """Cancel a report that is still IN_QUEUE (cancelReport); Amazon refuses it otherwise."""
@@ -166,7 +169,7 @@ class SellingPartnerClient:
         response = self._session.request(
             "GET", self._url("documents", document_id), operation="getReportDocument"
         )
-        return SpDocument.from_json(response.json())
+        return SpDocument.from_json(json_of(response, API, "getReportDocument"))
 
     def download_report(
         self,
