@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ import yaml
 
 from adlake.cli import main
 from adlake_tests.conftest import REPO
+from adlake_tests.servers._process import stop_group
 from adlake_tests.test_dev_emulators import emulators, sample_project  # noqa: F401 (fixtures)
 
 EXAMPLE = re.compile(r"^```bash example\n(.*?)^```", re.MULTILINE | re.DOTALL)
@@ -93,12 +93,7 @@ def started(command: str, env: dict[str, str], log: Path) -> Iterator[Path]:
         project = REPO / ready["project"]
         yield project
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_group(process)
     shutil.rmtree(project.parent, ignore_errors=True)  # the try project lives in the checkout
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import duckdb
 import pytest
 
 from adlake_tests.conftest import REPO, SAMPLE_CONFIG, link_examples
+from adlake_tests.servers._process import stop_group
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = REPO / "test-artifacts" / "ui"
@@ -101,13 +101,7 @@ def dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevServer]:
 
 def _stop(server: subprocess.Popen) -> None:
     """Stop dagster dev and everything it started (webserver, daemon, code server, runs)."""
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+    stop_group(server)
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,11 @@
-"""What both servers need: a free port, a log tail, and a failure that shows it."""
+"""What the test servers need: a free port, a log tail, a failure that shows it, a stop."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
 from pathlib import Path
 from typing import NoReturn
 
@@ -26,3 +29,16 @@ def log_tail(log: Path, chars: int = 3000) -> str:
 def fail(what: str, log: Path, detail: str = "") -> NoReturn:
     """Fail the test (never skip) with what went wrong and the tail of the server's log."""
     pytest.fail(f"{what}\n{detail}\n--- tail of {log} ---\n{log_tail(log)}", pytrace=False)
+
+
+def stop_group(process: subprocess.Popen, timeout: float = 30) -> None:
+    """Stop a process started with ``start_new_session=True`` and everything it started:
+    SIGTERM to its group, SIGKILL if it is still there after ``timeout`` seconds."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -149,6 +149,7 @@ def orders_csv(day: date) -> bytes:
 @contextmanager
 def sftp(folder: Path) -> Iterator[str]:
     """An SFTP server whose /outbound holds orders_YYYYMMDD.csv for each sample day."""
+    from adlake_tests.file_sources import sftp_source
     from adlake_tests.servers.sftp import running_sftp
 
     root = folder / "sftp-root"
@@ -160,20 +161,14 @@ def sftp(folder: Path) -> Iterator[str]:
             (outbound / f"orders_{day:%Y%m%d}.csv").write_bytes(orders_csv(day))
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copy(server.known_hosts, folder / "known_hosts")
-        source = {
-            "kind": "sftp",
-            "host": server.host,
-            "port": server.port,
-            "username": server.username,
-            "private_key": "partner_sftp_key",
-            "known_hosts": "known_hosts",
-            "datasets": {
-                "orders": orders_dataset(
-                    "/outbound", date_from="filename", filename_date_format="%Y%m%d"
-                )
-            },
+        source, secrets = sftp_source(server)
+        source["known_hosts"] = "known_hosts"  # the copy beside adlake.yaml
+        source["datasets"] = {
+            "orders": orders_dataset(
+                "/outbound", date_from="filename", filename_date_format="%Y%m%d"
+            )
         }
-        write_project(folder, {"partner": source}, {"partner_sftp_key": server.client_private_key})
+        write_project(folder, {"partner": source}, secrets)
         yield f"SFTP on {server.host}:{server.port}, user {server.username}, {DAYS} files"
 
 
