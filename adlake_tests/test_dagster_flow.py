@@ -132,6 +132,10 @@ def test_landing_to_catalog_in_one_range_run(
     stages = {k: v for k, v in clean[RANGE[0]].items() if k.startswith("seconds_")}
     assert set(stages) == {"seconds_stage", "seconds_finish", "seconds_publish"}
     assert all(0 <= seconds < 120 for seconds in stages.values())
+    # each day also says what it holds itself: the days add up to the run's totals
+    per_day = [clean[day]["partition_rows_out"] for day in RANGE_DAYS]
+    assert sum(per_day) == POS_ROWS["rows_out"] and len(set(per_day)) > 1
+    assert all(clean[day]["dagster/row_count"] == clean[day]["partition_rows_out"] for day in clean)
     # a range run points at the dataset's folder and lists the file of each day
     folder = lake / "clean" / "retail_partner" / "pos_transactions"
     assert clean[RANGE[0]]["partition_path"] == str(folder)

@@ -15,7 +15,7 @@ from adlake.lake.zones import Zone, dataset_prefix
 from adlake.resources.engine import DuckDBEngineResource
 from adlake.resources.lake import LakeResource
 from adlake.resources.secrets import SecretsResource
-from adlake.transform.clean import CleanInput, CleanOutcome, DatasetRef
+from adlake.transform.clean import CleanInput, CleanOutcome, DatasetRef, PartitionOutcome
 
 ROWS_BALANCE = "rows_balance"
 NO_CLEAR_PII = "no_clear_pii"
@@ -156,6 +156,8 @@ def build_clean_asset(
                     f"pii policy for {column} in adlake.yaml, or pii_scan: false if it holds no "
                     "personal data (an order number, an account id)"
                 )
+        for part in outcome.partitions:  # a range run's totals are shown, and each day's own
+            context.add_asset_metadata(partition_metadata(part), partition_key=part.dt)
         return dg.MaterializeResult(
             metadata={
                 **_metadata(outcome, spec),
@@ -236,6 +238,18 @@ def _file_row(store: Lake, dt: str, path: str) -> str:
     return f"| {dt} | {shown} |"
 
 
+def partition_metadata(part: PartitionOutcome) -> dict[str, object]:
+    """One day's own counts. A run over a range of days reports its totals as ``rows_in``,
+    ``rows_out``... on every day; these say what that day holds (``dagster/row_count`` too)."""
+    return {
+        "partition_rows_in": part.rows_in,
+        "partition_rows_out": part.rows_out,
+        "partition_duplicates": part.duplicates,
+        "partition_quarantined": part.quarantined,
+        "dagster/row_count": part.rows_out,
+    }
+
+
 def _metadata(outcome: CleanOutcome, spec: DatasetConfig) -> dict[str, object]:
     parts = outcome.partitions
     return {
@@ -248,7 +262,6 @@ def _metadata(outcome: CleanOutcome, spec: DatasetConfig) -> dict[str, object]:
         "engine": outcome.engine,
         **{f"seconds_{stage}": seconds for stage, seconds in outcome.seconds.items()},
         "dagster/column_schema": clean_column_schema(spec),
-        "dagster/row_count": outcome.total("rows_out"),
         "per_partition": dg.MetadataValue.md(
             "| dt | in | out | duplicates | quarantined |\n|---|---|---|---|---|\n"
             + "\n".join(
