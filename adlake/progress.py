@@ -39,7 +39,6 @@ class Cadence:
         self._log = log
         self._gate = monotonic_gate(every)
         self._state: object = None
-        self.lines = 0
         if quiet_start:
             self._gate()
 
@@ -48,5 +47,4 @@ class Cadence:
         changed = state is not None and state != self._state
         self._state = state if state is not None else self._state
         if self._gate() or changed:
-            self.lines += 1
             self._log(message)
